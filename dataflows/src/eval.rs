@@ -1,0 +1,536 @@
+//! Evaluation of resolved expressions with openCypher semantics.
+//!
+//! * Three-valued logic: `null` is "unknown"; `false AND null` is `false`, `true AND null` is
+//!   `null`, `NOT null` is `null`. A WHERE keeps a row only when its predicate is `true`.
+//! * Numbers: integers and floats compare and add across types (`1 = 1.0` is true); integer
+//!   arithmetic is checked (overflow is an error, never a wrap); `/` and `%` on two integers
+//!   stay integral and dividing by integer zero is an error; `^` is always a float.
+//! * Comparisons between values of different kinds (a number and a string, say) are `null`,
+//!   not an error and not false; `=` between different kinds is `false`.
+//!
+//! Evaluation never panics: a failure is an [`EvalError`], which the runtime turns into a
+//! dropped row plus a logged warning rather than a dead worker.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use crate::cypher::ast::{CmpOp, Span};
+use crate::plan::{ArithOp, Expr, Function, StringOp};
+use crate::value::{Properties, Value};
+
+/// A runtime error in an expression, located at the operator or call that failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct EvalError {
+    /// What went wrong, e.g. `integer overflow in 9223372036854775807 + 1`.
+    pub message: String,
+    /// Where in the query text.
+    pub span: Option<Span>,
+}
+
+impl EvalError {
+    fn new(message: impl Into<String>, span: Option<Span>) -> EvalError {
+        EvalError { message: message.into(), span }
+    }
+}
+
+type Result<T> = std::result::Result<T, EvalError>;
+
+impl Expr {
+    /// Evaluates the expression over one binding row.
+    pub fn eval(&self, row: &[Value]) -> Result<Value> {
+        match self {
+            Expr::Literal(v) => Ok(v.clone()),
+            Expr::Slot(i) => Ok(row.get(*i).cloned().unwrap_or(Value::Null)),
+            Expr::Property(base, key) => property(&base.eval(row)?, key),
+            Expr::List(items) => {
+                Ok(Value::List(items.iter().map(|e| e.eval(row)).collect::<Result<Arc<[_]>>>()?))
+            }
+            Expr::Map(entries) => {
+                let mut map = Properties::new();
+                for (k, e) in entries {
+                    map.insert(k.clone(), e.eval(row)?);
+                }
+                Ok(Value::Map(Arc::new(map)))
+            }
+            Expr::Not(e) => Ok(tri_to_value(truth(&e.eval(row)?)?.map(|b| !b))),
+            Expr::Neg(e) => negate(e.eval(row)?),
+            Expr::And(a, b) => {
+                let a = truth(&a.eval(row)?)?;
+                if a == Some(false) {
+                    return Ok(Value::Bool(false));
+                }
+                let b = truth(&b.eval(row)?)?;
+                Ok(tri_to_value(match (a, b) {
+                    (_, Some(false)) => Some(false),
+                    (Some(true), Some(true)) => Some(true),
+                    _ => None,
+                }))
+            }
+            Expr::Or(a, b) => {
+                let a = truth(&a.eval(row)?)?;
+                if a == Some(true) {
+                    return Ok(Value::Bool(true));
+                }
+                let b = truth(&b.eval(row)?)?;
+                Ok(tri_to_value(match (a, b) {
+                    (_, Some(true)) => Some(true),
+                    (Some(false), Some(false)) => Some(false),
+                    _ => None,
+                }))
+            }
+            Expr::Xor(a, b) => {
+                let (a, b) = (truth(&a.eval(row)?)?, truth(&b.eval(row)?)?);
+                Ok(tri_to_value(a.zip(b).map(|(a, b)| a != b)))
+            }
+            Expr::Arith(op, a, b, span) => arith(*op, a.eval(row)?, b.eval(row)?, *span),
+            Expr::Compare(first, links) => {
+                // `a < b < c` is `a < b AND b < c`, each operand evaluated once.
+                let mut left = first.eval(row)?;
+                let mut result = Some(true);
+                for (op, right) in links {
+                    let right = right.eval(row)?;
+                    let link = compare_op(*op, &left, &right);
+                    result = match (result, link) {
+                        (Some(false), _) | (_, Some(false)) => Some(false),
+                        (Some(true), Some(true)) => Some(true),
+                        _ => None,
+                    };
+                    left = right;
+                }
+                Ok(tri_to_value(result))
+            }
+            Expr::IsNull(e, negated) => Ok(Value::Bool(e.eval(row)?.is_null() != *negated)),
+            Expr::StringOp(op, a, b) => Ok(string_op(*op, &a.eval(row)?, &b.eval(row)?)),
+            Expr::In(item, list) => in_list(&item.eval(row)?, &list.eval(row)?),
+            Expr::Case(whens, otherwise) => {
+                for (cond, value) in whens {
+                    if truth(&cond.eval(row)?)? == Some(true) {
+                        return value.eval(row);
+                    }
+                }
+                otherwise.eval(row)
+            }
+            Expr::Call(f, args, span) => {
+                let args = args.iter().map(|a| a.eval(row)).collect::<Result<Vec<_>>>()?;
+                call(*f, args, *span)
+            }
+        }
+    }
+
+    /// Evaluates a predicate: `Some(true)` keeps a row; `Some(false)` and `None` (null) drop it.
+    pub fn eval_predicate(&self, row: &[Value]) -> Result<Option<bool>> {
+        truth(&self.eval(row)?)
+    }
+}
+
+fn tri_to_value(b: Option<bool>) -> Value {
+    b.map_or(Value::Null, Value::Bool)
+}
+
+/// A value as a truth value; non-booleans are a type error, as in openCypher.
+fn truth(v: &Value) -> Result<Option<bool>> {
+    match v {
+        Value::Bool(b) => Ok(Some(*b)),
+        Value::Null => Ok(None),
+        other => Err(EvalError::new(
+            format!("expected a BOOLEAN, got {} {other}", other.type_name()),
+            None,
+        )),
+    }
+}
+
+fn property(base: &Value, key: &str) -> Result<Value> {
+    match base {
+        Value::Null => Ok(Value::Null),
+        Value::Node(node) => Ok(node.properties.get(key).cloned().unwrap_or(Value::Null)),
+        Value::Map(map) => Ok(map.get(key).cloned().unwrap_or(Value::Null)),
+        other => Err(EvalError::new(
+            format!("cannot read property '{key}' of {} {other}", other.type_name()),
+            None,
+        )),
+    }
+}
+
+fn negate(v: Value) -> Result<Value> {
+    match v {
+        Value::Null => Ok(Value::Null),
+        Value::Int(i) => i
+            .checked_neg()
+            .map(Value::Int)
+            .ok_or_else(|| EvalError::new(format!("integer overflow in -({i})"), None)),
+        Value::Float(f) => Ok(Value::float(-f.0)),
+        other => Err(EvalError::new(format!("cannot negate {} {other}", other.type_name()), None)),
+    }
+}
+
+fn arith(op: ArithOp, a: Value, b: Value, span: Span) -> Result<Value> {
+    use Value::{Float, Int, List, Null, Str};
+    let symbol = match op {
+        ArithOp::Add => "+",
+        ArithOp::Sub => "-",
+        ArithOp::Mul => "*",
+        ArithOp::Div => "/",
+        ArithOp::Mod => "%",
+        ArithOp::Pow => "^",
+    };
+    let overflow = || EvalError::new(format!("integer overflow in {a} {symbol} {b}"), Some(span));
+    match (&a, &b) {
+        (Null, _) | (_, Null) => Ok(Null),
+        (Int(x), Int(y)) => {
+            let r = match op {
+                ArithOp::Add => x.checked_add(*y),
+                ArithOp::Sub => x.checked_sub(*y),
+                ArithOp::Mul => x.checked_mul(*y),
+                ArithOp::Div | ArithOp::Mod if *y == 0 => {
+                    return Err(EvalError::new("division by zero", Some(span)))
+                }
+                ArithOp::Div => x.checked_div(*y),
+                ArithOp::Mod => x.checked_rem(*y),
+                ArithOp::Pow => return Ok(Value::float((*x as f64).powf(*y as f64))),
+            };
+            r.map(Int).ok_or_else(overflow)
+        }
+        (Int(_) | Float(_), Int(_) | Float(_)) => {
+            let (x, y) = (as_f64(&a), as_f64(&b));
+            Ok(Value::float(match op {
+                ArithOp::Add => x + y,
+                ArithOp::Sub => x - y,
+                ArithOp::Mul => x * y,
+                ArithOp::Div => x / y,
+                ArithOp::Mod => x % y,
+                ArithOp::Pow => x.powf(y),
+            }))
+        }
+        (Str(x), Str(y)) if op == ArithOp::Add => Ok(Value::Str(format!("{x}{y}").into())),
+        (List(x), List(y)) if op == ArithOp::Add => {
+            Ok(List(x.iter().chain(y.iter()).cloned().collect()))
+        }
+        (List(x), _) if op == ArithOp::Add => {
+            Ok(List(x.iter().cloned().chain([b.clone()]).collect()))
+        }
+        (_, List(y)) if op == ArithOp::Add => {
+            Ok(List([a.clone()].into_iter().chain(y.iter().cloned()).collect()))
+        }
+        _ => Err(EvalError::new(
+            format!("cannot apply {symbol} to {} {a} and {} {b}", a.type_name(), b.type_name()),
+            Some(span),
+        )),
+    }
+}
+
+fn as_f64(v: &Value) -> f64 {
+    match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => f.0,
+        _ => f64::NAN,
+    }
+}
+
+/// openCypher equality: `None` is null (unknown).
+pub fn equals(a: &Value, b: &Value) -> Option<bool> {
+    use Value::*;
+    match (a, b) {
+        (Null, _) | (_, Null) => None,
+        (Int(x), Int(y)) => Some(x == y),
+        (Int(_) | Float(_), Int(_) | Float(_)) => Some(as_f64(a) == as_f64(b)),
+        (Bool(x), Bool(y)) => Some(x == y),
+        (Str(x), Str(y)) => Some(x == y),
+        (List(x), List(y)) => {
+            if x.len() != y.len() {
+                return Some(false);
+            }
+            all_equal(x.iter().zip(y.iter()))
+        }
+        (Map(x), Map(y)) => {
+            if x.len() != y.len() || x.keys().ne(y.keys()) {
+                return Some(false);
+            }
+            all_equal(x.values().zip(y.values()))
+        }
+        (Node(x), Node(y)) => Some(x.id == y.id),
+        _ => Some(false),
+    }
+}
+
+/// Pairwise equality of elements: false if any pair is unequal, else null if any is unknown.
+fn all_equal<'a>(pairs: impl Iterator<Item = (&'a Value, &'a Value)>) -> Option<bool> {
+    let mut unknown = false;
+    for (x, y) in pairs {
+        match equals(x, y) {
+            Some(false) => return Some(false),
+            None => unknown = true,
+            Some(true) => {}
+        }
+    }
+    if unknown {
+        None
+    } else {
+        Some(true)
+    }
+}
+
+/// openCypher ordering comparison for `<`, `<=`, `>`, `>=`: `None` when the values are not
+/// comparable (different kinds, null, NaN).
+pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    use Value::*;
+    match (a, b) {
+        (Int(x), Int(y)) => Some(x.cmp(y)),
+        (Int(_) | Float(_), Int(_) | Float(_)) => as_f64(a).partial_cmp(&as_f64(b)),
+        (Str(x), Str(y)) => Some(x.cmp(y)),
+        (Bool(x), Bool(y)) => Some(x.cmp(y)),
+        (List(x), List(y)) => {
+            for (x, y) in x.iter().zip(y.iter()) {
+                match compare(x, y)? {
+                    Ordering::Equal => {}
+                    other => return Some(other),
+                }
+            }
+            Some(x.len().cmp(&y.len()))
+        }
+        _ => None,
+    }
+}
+
+fn compare_op(op: CmpOp, a: &Value, b: &Value) -> Option<bool> {
+    match op {
+        CmpOp::Eq => equals(a, b),
+        CmpOp::Ne => equals(a, b).map(|e| !e),
+        CmpOp::Lt => compare(a, b).map(|o| o == Ordering::Less),
+        CmpOp::Le => compare(a, b).map(|o| o != Ordering::Greater),
+        CmpOp::Gt => compare(a, b).map(|o| o == Ordering::Greater),
+        CmpOp::Ge => compare(a, b).map(|o| o != Ordering::Less),
+    }
+}
+
+fn string_op(op: StringOp, a: &Value, b: &Value) -> Value {
+    match (a, b) {
+        (Value::Str(s), Value::Str(p)) => Value::Bool(match op {
+            StringOp::StartsWith => s.starts_with(&**p),
+            StringOp::EndsWith => s.ends_with(&**p),
+            StringOp::Contains => s.contains(&**p),
+        }),
+        _ => Value::Null,
+    }
+}
+
+fn in_list(item: &Value, list: &Value) -> Result<Value> {
+    match list {
+        Value::Null => Ok(Value::Null),
+        Value::List(items) => {
+            let mut unknown = false;
+            for x in items.iter() {
+                match equals(item, x) {
+                    Some(true) => return Ok(Value::Bool(true)),
+                    None => unknown = true,
+                    Some(false) => {}
+                }
+            }
+            Ok(if unknown { Value::Null } else { Value::Bool(false) })
+        }
+        other => Err(EvalError::new(
+            format!("IN expects a LIST, got {} {other}", other.type_name()),
+            None,
+        )),
+    }
+}
+
+fn call(f: Function, mut args: Vec<Value>, span: Span) -> Result<Value> {
+    let type_error = |what: &str, v: &Value| {
+        EvalError::new(format!("{what} cannot take {} {v}", v.type_name()), Some(span))
+    };
+    if f == Function::Coalesce {
+        return Ok(args.into_iter().find(|v| !v.is_null()).unwrap_or(Value::Null));
+    }
+    let arg = args.pop().unwrap_or(Value::Null);
+    if arg.is_null() {
+        return Ok(Value::Null);
+    }
+    let number = |name: &str, op: fn(f64) -> f64| match &arg {
+        Value::Int(i) if name != "sqrt" => Ok(Value::Int(*i)),
+        Value::Int(i) => Ok(Value::float(op(*i as f64))),
+        Value::Float(x) => Ok(Value::float(op(x.0))),
+        other => Err(type_error(name, other)),
+    };
+    match f {
+        Function::Coalesce => unreachable!("handled above"),
+        Function::Size => match &arg {
+            Value::List(items) => Ok(Value::Int(items.len() as i64)),
+            Value::Str(s) => Ok(Value::Int(s.chars().count() as i64)),
+            other => Err(type_error("size()", other)),
+        },
+        Function::ToUpper | Function::ToLower | Function::Trim => match &arg {
+            Value::Str(s) => Ok(Value::Str(
+                match f {
+                    Function::ToUpper => s.to_uppercase(),
+                    Function::ToLower => s.to_lowercase(),
+                    _ => s.trim().to_string(),
+                }
+                .into(),
+            )),
+            other => Err(type_error("string function", other)),
+        },
+        Function::ToString => match &arg {
+            Value::Str(_) => Ok(arg),
+            Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
+                let text = match &arg {
+                    Value::Float(x) => format_float(x.0),
+                    other => other.to_string(),
+                };
+                Ok(Value::Str(text.into()))
+            }
+            other => Err(type_error("toString()", other)),
+        },
+        Function::ToInteger => Ok(match &arg {
+            Value::Int(_) => arg,
+            Value::Float(x) if x.0.is_finite() && x.0.abs() < 9.2e18 => Value::Int(x.0 as i64),
+            Value::Float(_) => Value::Null,
+            Value::Str(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(Value::Int)
+                .or_else(|_| {
+                    s.trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|x| x.is_finite() && x.abs() < 9.2e18)
+                        .map(|x| Value::Int(x as i64))
+                        .ok_or(())
+                })
+                .unwrap_or(Value::Null),
+            Value::Bool(b) => Value::Int(*b as i64),
+            other => return Err(type_error("toInteger()", other)),
+        }),
+        Function::ToFloat => Ok(match &arg {
+            Value::Float(_) => arg,
+            Value::Int(i) => Value::float(*i as f64),
+            Value::Str(s) => s.trim().parse::<f64>().map(Value::float).unwrap_or(Value::Null),
+            other => return Err(type_error("toFloat()", other)),
+        }),
+        Function::Abs => match &arg {
+            Value::Int(i) => i
+                .checked_abs()
+                .map(Value::Int)
+                .ok_or_else(|| EvalError::new(format!("integer overflow in abs({i})"), Some(span))),
+            _ => number("abs()", f64::abs),
+        },
+        Function::Round => match &arg {
+            Value::Int(i) => Ok(Value::float(*i as f64)),
+            // openCypher rounds half up (towards positive infinity).
+            _ => number("round()", |x| (x + 0.5).floor()),
+        },
+        Function::Floor | Function::Ceil => match &arg {
+            Value::Int(i) => Ok(Value::float(*i as f64)),
+            _ if f == Function::Floor => number("floor()", f64::floor),
+            _ => number("ceil()", f64::ceil),
+        },
+        Function::Sqrt => number("sqrt", f64::sqrt),
+        Function::ElementId => match &arg {
+            Value::Node(n) => Ok(Value::Str(n.id.clone())),
+            other => Err(type_error("elementId()", other)),
+        },
+        Function::Labels => match &arg {
+            Value::Node(n) => Ok(Value::List(Arc::from([Value::Str(n.label.clone())]))),
+            other => Err(type_error("labels()", other)),
+        },
+        Function::Keys => match &arg {
+            Value::Node(n) => Ok(keys(&n.properties)),
+            Value::Map(m) => Ok(keys(m)),
+            other => Err(type_error("keys()", other)),
+        },
+        Function::Properties => match &arg {
+            Value::Node(n) => Ok(Value::Map(Arc::new(n.properties.clone()))),
+            Value::Map(_) => Ok(arg),
+            other => Err(type_error("properties()", other)),
+        },
+    }
+}
+
+fn keys(map: &Properties) -> Value {
+    Value::List(map.keys().map(|k| Value::Str(k.clone())).collect())
+}
+
+/// Floats print with at least one decimal, as Cypher's `toString(1.0)` is `'1.0'`.
+fn format_float(x: f64) -> String {
+    if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e16 {
+        format!("{x:.1}")
+    } else {
+        format!("{x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(v: Value) -> Box<Expr> {
+        Box::new(Expr::Literal(v))
+    }
+
+    fn eval(e: Expr) -> Value {
+        e.eval(&[]).expect("evaluates")
+    }
+
+    #[test]
+    fn three_valued_logic() {
+        let null = || lit(Value::Null);
+        let t = || lit(Value::Bool(true));
+        let f = || lit(Value::Bool(false));
+        assert_eq!(eval(Expr::And(f(), null())), Value::Bool(false));
+        assert_eq!(eval(Expr::And(null(), f())), Value::Bool(false));
+        assert_eq!(eval(Expr::And(t(), null())), Value::Null);
+        assert_eq!(eval(Expr::Or(null(), t())), Value::Bool(true));
+        assert_eq!(eval(Expr::Or(f(), null())), Value::Null);
+        assert_eq!(eval(Expr::Xor(t(), null())), Value::Null);
+        assert_eq!(eval(Expr::Not(null())), Value::Null);
+    }
+
+    #[test]
+    fn numbers_compare_across_int_and_float() {
+        assert_eq!(equals(&Value::Int(1), &Value::float(1.0)), Some(true));
+        assert_eq!(compare(&Value::Int(2), &Value::float(1.5)), Some(Ordering::Greater));
+        assert_eq!(compare(&Value::Int(2), &Value::str("a")), None);
+        assert_eq!(equals(&Value::Int(2), &Value::str("2")), Some(false));
+        assert_eq!(equals(&Value::Null, &Value::Null), None);
+        assert_eq!(equals(&Value::float(f64::NAN), &Value::float(f64::NAN)), Some(false));
+    }
+
+    #[test]
+    fn chained_comparison_is_a_conjunction() {
+        let chain = Expr::Compare(
+            lit(Value::Int(1)),
+            vec![
+                (CmpOp::Lt, Expr::Literal(Value::Int(2))),
+                (CmpOp::Lt, Expr::Literal(Value::Int(2))),
+            ],
+        );
+        assert_eq!(eval(chain), Value::Bool(false));
+    }
+
+    #[test]
+    fn integer_arithmetic_is_checked() {
+        let span = Span::new(0, 1);
+        let overflow =
+            Expr::Arith(ArithOp::Add, lit(Value::Int(i64::MAX)), lit(Value::Int(1)), span);
+        assert!(overflow.eval(&[]).is_err());
+        let div = Expr::Arith(ArithOp::Div, lit(Value::Int(7)), lit(Value::Int(2)), span);
+        assert_eq!(eval(div), Value::Int(3));
+        let pow = Expr::Arith(ArithOp::Pow, lit(Value::Int(2)), lit(Value::Int(3)), span);
+        assert_eq!(eval(pow), Value::float(8.0));
+        let by_zero = Expr::Arith(ArithOp::Mod, lit(Value::Int(1)), lit(Value::Int(0)), span);
+        assert!(by_zero.eval(&[]).is_err());
+    }
+
+    #[test]
+    fn in_list_is_three_valued() {
+        let list = |items: Vec<Value>| lit(Value::List(items.into()));
+        assert_eq!(
+            eval(Expr::In(lit(Value::Int(1)), list(vec![Value::Null, Value::Int(1)]))),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            eval(Expr::In(lit(Value::Int(3)), list(vec![Value::Null, Value::Int(1)]))),
+            Value::Null
+        );
+    }
+}

@@ -1,0 +1,24 @@
+//! ripple's query engine: Cypher text in, incrementally maintained results out.
+//!
+//! The crate knows nothing of PostgreSQL, HTTP or tokio. Sources hand it transactions of node
+//! changes; it hands back, per query, one change set per transaction that changed the result,
+//! and answers "current result" lookups from arrangements.
+//!
+//! * [`cypher`]: text → syntax tree, with located errors.
+//! * [`plan`]: syntax tree → [`plan::QueryPlan`], rejecting what cannot run.
+//! * [`eval`]: openCypher expression semantics.
+//! * [`runtime`]: timely workers that maintain the plans as differential dataflows.
+#![warn(missing_docs)]
+
+pub mod cypher;
+pub mod eval;
+pub mod plan;
+pub mod runtime;
+pub mod value;
+
+pub use value::{Node, Value};
+
+/// Parses and compiles a continuous query.
+pub fn compile(text: &str) -> Result<plan::QueryPlan, cypher::CypherError> {
+    plan::compile(&cypher::parse(text)?)
+}

@@ -1,0 +1,174 @@
+//! The runtime against a from-scratch oracle: after every transaction, the accumulated change
+//! sets and a peek must both equal the plan evaluated over the whole current data.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::*;
+use crate::cypher::ast::CmpOp;
+use crate::plan::{Column, Expr, LabelScan};
+use crate::value::Properties;
+
+/// `MATCH (n:item) WHERE n.v > 50 RETURN n.name, n.v`
+fn plan() -> QueryPlan {
+    let prop = |k: &str| Expr::Property(Box::new(Expr::Slot(0)), Arc::from(k));
+    QueryPlan {
+        scan: LabelScan { variable: Arc::from("n"), label: Arc::from("item") },
+        filter: Some(Expr::Compare(
+            Box::new(prop("v")),
+            vec![(CmpOp::Gt, Expr::Literal(Value::Int(50)))],
+        )),
+        columns: vec![
+            Column { name: Arc::from("name"), expr: prop("name") },
+            Column { name: Arc::from("v"), expr: prop("v") },
+        ],
+    }
+}
+
+fn node(label: &str, id: u64, v: i64) -> Arc<Node> {
+    let mut properties = Properties::new();
+    properties.insert(Arc::from("name"), Value::str(&format!("n{id}")));
+    properties.insert(Arc::from("v"), Value::Int(v));
+    Arc::new(Node {
+        id: Arc::from(format!("{label}:{id}").as_str()),
+        label: Arc::from(label),
+        properties,
+    })
+}
+
+/// The oracle: the plan evaluated over the current nodes, as a sorted multiset of rows.
+fn oracle(nodes: &BTreeMap<u64, Arc<Node>>) -> Vec<Row> {
+    let mut rows: Vec<Row> = nodes
+        .values()
+        .filter(|n| n.properties["v"] > Value::Int(50))
+        .map(|n| vec![n.properties["name"].clone(), n.properties["v"].clone()])
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn peek(runtime: &Runtime, id: &str) -> Vec<Row> {
+    let (tx, rx) = mpsc::channel();
+    runtime.peek(id, Box::new(move |rows| tx.send(rows).unwrap())).unwrap();
+    let mut rows =
+        rx.recv_timeout(Duration::from_secs(10)).expect("peek answered").expect("peek ok");
+    rows.sort();
+    rows
+}
+
+fn apply_changes(state: &mut Vec<Row>, changes: &ChangeSet) {
+    let remove = |state: &mut Vec<Row>, row: &Row| {
+        let at = state.iter().position(|r| r == row).expect("retracted row was present");
+        state.remove(at);
+    };
+    for row in &changes.deleted {
+        remove(state, row);
+    }
+    for (before, after) in &changes.updated {
+        remove(state, before);
+        state.push(after.clone());
+    }
+    state.extend(changes.added.iter().cloned());
+    state.sort();
+}
+
+fn incremental_equals_oracle(workers: usize) {
+    let runtime = Runtime::start(RuntimeConfig { workers }).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let sink: EventSink = Arc::new(move |event| {
+        let _ = tx.send(event);
+    });
+    runtime.install("q", Arc::new(plan()), sink).unwrap();
+
+    let mut nodes: BTreeMap<u64, Arc<Node>> = BTreeMap::new();
+    let mut seen: Vec<Row> = Vec::new();
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for _ in 0..200 {
+        let mut updates = Vec::new();
+        for _ in 0..(next() % 4 + 1) {
+            let id = next() % 20;
+            if let Some(old) = nodes.remove(&id) {
+                updates.push((old, -1));
+            }
+            if next() % 4 != 0 {
+                let new = node("item", id, (next() % 100) as i64);
+                nodes.insert(id, new.clone());
+                updates.push((new, 1));
+            }
+            // A node of another label never reaches the query.
+            updates.push((node("other", id, 99), 1));
+            updates.push((node("other", id, 99), -1));
+        }
+        let time = runtime.apply(updates);
+        loop {
+            match rx.recv_timeout(Duration::from_secs(10)).expect("event") {
+                QueryEvent::Changes { time: t, changes } => {
+                    assert!(t <= time);
+                    assert!(
+                        !changes.added.is_empty()
+                            || !changes.updated.is_empty()
+                            || !changes.deleted.is_empty()
+                    );
+                    apply_changes(&mut seen, &changes);
+                }
+                QueryEvent::Progress { upper } if upper > time => break,
+                QueryEvent::Progress { .. } => {}
+            }
+        }
+        assert_eq!(seen, oracle(&nodes), "change sets at time {time}");
+        assert_eq!(peek(&runtime, "q"), oracle(&nodes), "peek at time {time}");
+    }
+
+    // A query installed late starts from the current state.
+    runtime.install("late", Arc::new(plan()), Arc::new(|_| {})).unwrap();
+    assert_eq!(peek(&runtime, "late"), oracle(&nodes));
+    runtime.remove("late").unwrap();
+    assert_eq!(runtime.remove("late"), Err(RuntimeError::NotInstalled("late".into())));
+    runtime.shutdown();
+}
+
+#[test]
+fn incremental_equals_oracle_on_one_worker() {
+    incremental_equals_oracle(1);
+}
+
+#[test]
+fn incremental_equals_oracle_on_three_workers() {
+    incremental_equals_oracle(3);
+}
+
+#[test]
+fn a_value_change_is_one_update() {
+    let runtime = Runtime::start(RuntimeConfig { workers: 2 }).unwrap();
+    let (tx, rx) = mpsc::channel();
+    runtime
+        .install(
+            "q",
+            Arc::new(plan()),
+            Arc::new(move |e| {
+                let _ = tx.send(e);
+            }),
+        )
+        .unwrap();
+    runtime.apply(vec![(node("item", 1, 60), 1)]);
+    let t = runtime.apply(vec![(node("item", 1, 60), -1), (node("item", 1, 70), 1)]);
+    let mut changes = Vec::new();
+    while let Ok(event) = rx.recv_timeout(Duration::from_secs(10)) {
+        match event {
+            QueryEvent::Changes { changes: c, .. } => changes.push(c),
+            QueryEvent::Progress { upper } if upper > t => break,
+            QueryEvent::Progress { .. } => {}
+        }
+    }
+    let row = |v| vec![Value::str("n1"), Value::Int(v)];
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0].added, vec![row(60)]);
+    assert_eq!(changes[1].updated, vec![(row(60), row(70))]);
+}

@@ -1,0 +1,171 @@
+//! The one dynamic value type that flows through every dataflow.
+//!
+//! Differential dataflow needs `Ord + Hash + Serialize` on everything it sorts, consolidates or
+//! exchanges between workers. The derived implementations here are a *storage* order: variants
+//! compare by declaration order, `Int(1) != Float(1.0)` and `Null == Null`. That is what lets
+//! retractions cancel insertions exactly. Cypher's own equality and ordering (three-valued,
+//! numeric across int/float) live in [`crate::eval`], never in these trait impls.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use ordered_float::OrderedFloat;
+use serde::{Deserialize, Serialize};
+
+/// A property map: sorted, so that its order and hash are deterministic across processes.
+pub type Properties = BTreeMap<Arc<str>, Value>;
+
+/// A Cypher value.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Value {
+    /// The absent value.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// A 64-bit signed integer.
+    Int(i64),
+    /// A 64-bit float. `OrderedFloat` gives the total order DD needs (NaN is greatest).
+    Float(OrderedFloat<f64>),
+    /// A string.
+    Str(Arc<str>),
+    /// A list.
+    List(Arc<[Value]>),
+    /// A map with string keys.
+    Map(Arc<Properties>),
+    /// A graph node (a source row).
+    Node(Arc<Node>),
+}
+
+/// A node: one row of a source table.
+///
+/// The element id comes first so that the derived order groups versions of the same element.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Node {
+    /// Element id, unique per source: `table:key` (composite keys joined with `_`).
+    pub id: Arc<str>,
+    /// The node's label (the bare table name for PostgreSQL sources).
+    pub label: Arc<str>,
+    /// Column values by column name; SQL NULL is [`Value::Null`].
+    pub properties: Properties,
+}
+
+impl Value {
+    /// A string value.
+    pub fn str(s: &str) -> Value {
+        Value::Str(Arc::from(s))
+    }
+
+    /// A float value.
+    pub fn float(f: f64) -> Value {
+        Value::Float(OrderedFloat(f))
+    }
+
+    /// Whether this is `null`.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The value as JSON, as REST results and SSE events carry it.
+    ///
+    /// Floats that JSON cannot represent (NaN, ±Infinity) become the strings `"NaN"`,
+    /// `"Infinity"` and `"-Infinity"`, so that no value is silently turned into `null`.
+    /// A node becomes the map of its properties, as Drasi returns it.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(f) => match serde_json::Number::from_f64(f.0) {
+                Some(n) => J::Number(n),
+                None if f.0.is_nan() => J::String("NaN".into()),
+                None if f.0 > 0.0 => J::String("Infinity".into()),
+                None => J::String("-Infinity".into()),
+            },
+            Value::Str(s) => J::String(s.to_string()),
+            Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
+            Value::Map(map) => properties_to_json(map),
+            Value::Node(node) => properties_to_json(&node.properties),
+        }
+    }
+
+    /// The Cypher type name, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "NULL",
+            Value::Bool(_) => "BOOLEAN",
+            Value::Int(_) => "INTEGER",
+            Value::Float(_) => "FLOAT",
+            Value::Str(_) => "STRING",
+            Value::List(_) => "LIST",
+            Value::Map(_) => "MAP",
+            Value::Node(_) => "NODE",
+        }
+    }
+}
+
+fn properties_to_json(map: &Properties) -> serde_json::Value {
+    serde_json::Value::Object(map.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect())
+}
+
+impl fmt::Display for Value {
+    /// Cypher literal syntax, as used in logs and test expectations.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => write!(f, "null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) if x.0.is_finite() && x.0.fract() == 0.0 && x.0.abs() < 1e16 => {
+                write!(f, "{:.1}", x.0)
+            }
+            Value::Float(x) => write!(f, "{}", x.0),
+            Value::Str(s) => write!(f, "'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+            Value::List(items) => {
+                write!(f, "[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                write!(f, "]")
+            }
+            Value::Map(map) => write_map(f, map),
+            Value::Node(node) => {
+                write!(f, "(:{} ", node.label)?;
+                write_map(f, &node.properties)?;
+                write!(f, ")")
+            }
+        }
+    }
+}
+
+fn write_map(f: &mut fmt::Formatter<'_>, map: &Properties) -> fmt::Result {
+    write!(f, "{{")?;
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            write!(f, ", ")?;
+        }
+        write!(f, "{k}: {v}")?;
+    }
+    write!(f, "}}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_floats_stay_visible_in_json() {
+        assert_eq!(Value::float(f64::NAN).to_json(), serde_json::json!("NaN"));
+        assert_eq!(Value::float(f64::INFINITY).to_json(), serde_json::json!("Infinity"));
+        assert_eq!(Value::float(2.5).to_json(), serde_json::json!(2.5));
+    }
+
+    #[test]
+    fn storage_order_keeps_int_and_float_apart() {
+        assert_ne!(Value::Int(1), Value::float(1.0));
+        assert_eq!(Value::Null, Value::Null);
+    }
+}

@@ -1,0 +1,140 @@
+//! The REST API (drasi-compat.md §4): `/health` and `/api/v1/{queries,sources,reactions}`.
+//!
+//! Successful responses use Drasi's envelope `{"success": true, "data": ..., "error": null}`;
+//! failures are [`ApiError`]s. CORS allows any origin, since the dashboard is served from
+//! another port.
+
+mod error;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::{json, Value as JsonValue};
+use tower_http::cors::CorsLayer;
+
+pub use error::ApiError;
+
+use crate::config::SourceConfig;
+use crate::queries::{Queries, QueryEntry};
+use crate::reactions::ReactionEntry;
+use crate::sources::SourceStatus;
+
+/// A source as the API shows it.
+pub struct SourceEntry {
+    /// Its configuration (the password is never serialised).
+    pub config: SourceConfig,
+    /// Its live status.
+    pub status: Arc<SourceStatus>,
+}
+
+/// What handlers read.
+#[derive(Clone)]
+pub struct AppState {
+    /// The server's id from the config.
+    pub server_id: Arc<str>,
+    /// Queries.
+    pub queries: Arc<Queries>,
+    /// Sources by id.
+    pub sources: Arc<BTreeMap<String, SourceEntry>>,
+    /// Reactions by id.
+    pub reactions: Arc<BTreeMap<String, ReactionEntry>>,
+}
+
+type ApiResult = Result<Json<JsonValue>, ApiError>;
+
+/// The envelope around a successful response.
+fn ok(data: impl Serialize) -> ApiResult {
+    Ok(Json(json!({ "success": true, "data": data, "error": null })))
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/api/v1/queries", get(list_queries))
+        .route("/api/v1/queries/{id}", get(get_query))
+        .route("/api/v1/queries/{id}/results", get(query_results))
+        .route("/api/v1/sources", get(list_sources))
+        .route("/api/v1/sources/{id}", get(get_source))
+        .route("/api/v1/reactions", get(list_reactions))
+        .route("/api/v1/reactions/{id}", get(get_reaction))
+        .layer(CorsLayer::very_permissive())
+        .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> Json<JsonValue> {
+    Json(json!({ "status": "ok", "id": &*state.server_id }))
+}
+
+fn query_json(entry: &QueryEntry) -> JsonValue {
+    let mut value = json!({
+        "id": entry.config.id,
+        "query": entry.config.query,
+        "columns": entry.columns.iter().map(|c| &**c).collect::<Vec<_>>(),
+        "sources": entry.config.sources,
+        "autoStart": entry.config.auto_start,
+    });
+    let status = serde_json::to_value(&entry.status).unwrap_or(JsonValue::Null);
+    if let (Some(obj), Some(status)) = (value.as_object_mut(), status.as_object()) {
+        obj.extend(status.clone());
+    }
+    value
+}
+
+async fn list_queries(State(state): State<AppState>) -> ApiResult {
+    ok(state.queries.all().iter().map(|q| query_json(q)).collect::<Vec<_>>())
+}
+
+async fn get_query(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let entry = state.queries.get(&id).ok_or(ApiError::NotFound { kind: "query", id })?;
+    ok(query_json(&entry))
+}
+
+async fn query_results(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let results = state.queries.results(&id).await?;
+    ok(json!({ "count": results.len(), "results": results }))
+}
+
+fn source_json(id: &str, entry: &SourceEntry) -> JsonValue {
+    let kind = match entry.config {
+        SourceConfig::Postgres(_) => "postgres",
+    };
+    json!({ "id": id, "kind": kind, "status": entry.status.view() })
+}
+
+async fn list_sources(State(state): State<AppState>) -> ApiResult {
+    ok(state.sources.iter().map(|(id, s)| source_json(id, s)).collect::<Vec<_>>())
+}
+
+async fn get_source(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let entry = state
+        .sources
+        .get(&id)
+        .ok_or_else(|| ApiError::NotFound { kind: "source", id: id.clone() })?;
+    ok(source_json(&id, entry))
+}
+
+fn reaction_json(id: &str, entry: &ReactionEntry) -> JsonValue {
+    json!({
+        "id": id,
+        "config": entry.config,
+        "status": "running",
+        "stats": entry.stats.view(),
+    })
+}
+
+async fn list_reactions(State(state): State<AppState>) -> ApiResult {
+    ok(state.reactions.iter().map(|(id, r)| reaction_json(id, r)).collect::<Vec<_>>())
+}
+
+async fn get_reaction(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let entry = state
+        .reactions
+        .get(&id)
+        .ok_or_else(|| ApiError::NotFound { kind: "reaction", id: id.clone() })?;
+    ok(reaction_json(&id, entry))
+}

@@ -1,0 +1,126 @@
+//! The `ripple` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ripple::config::Config;
+use ripple::server::{self, RunOptions};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+/// Live Cypher queries over PostgreSQL logical replication.
+#[derive(Parser)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Run(RunArgs),
+    /// Check a config file, compile its queries and print every problem.
+    Validate {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The config file.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Timely worker threads.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: u16,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Validate { config }) => validate(&config),
+        Some(Command::Run(args)) => run(args),
+        None => run(cli.run),
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::from(2)
+    })
+}
+
+/// Loads the file and compiles every query, printing every problem found, each located.
+fn validate(path: &std::path::Path) -> ExitCode {
+    let compile =
+        |text: &str| ripple_dataflows::compile(text).map(drop).map_err(|e| e.render(text));
+    match Config::load_checked(path, Some(&compile)) {
+        Ok(config) => {
+            println!("{}", config.summary());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let Some(path) = args.config else {
+        eprintln!("error: --config FILE is required (see ripple --help)");
+        return ExitCode::from(2);
+    };
+    let config = match load(&path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    init_logging(&config.log_level);
+    // A panic on a worker thread would leave the other workers waiting forever; exit instead,
+    // so that a supervisor restarts the process.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        tracing::error!(message = "A thread panicked; exiting.", panic = %info);
+        std::process::exit(70);
+    }));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = RunOptions { workers: usize::from(args.workers) };
+    let result = runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(server::cancel_on_signal(shutdown.clone()));
+        server::run(config, options, shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(
+                message = "ripple stopped with an error.",
+                error = format!("{error:#}")
+            );
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `log_level` from the config; `RUST_LOG` overrides it.
+fn init_logging(level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!("{level},tower_http=warn,pgwire_replication=warn"))
+    });
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}

@@ -1,0 +1,221 @@
+//! The service's continuous queries: compiled from config, installed in the runtime, and
+//! fanned out to reactions as JSON change events.
+//!
+//! Worker threads must never wait on a consumer, so each query's events leave the runtime
+//! through an unbounded channel into a tokio task that converts rows to JSON once and
+//! broadcasts the result. Broadcast receivers that fall behind by more than
+//! [`EVENT_BUFFER`] events lose events (and are told so); they never slow the engine.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use ripple_dataflows::plan::QueryPlan;
+use ripple_dataflows::runtime::{ChangeSet, QueryEvent, Row, Runtime, Time};
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::config::QueryConfig;
+
+/// How many events a slow subscriber may fall behind before it misses some.
+pub const EVENT_BUFFER: usize = 4096;
+
+/// A result row as JSON: column name → value.
+pub type JsonRow = Map<String, Json>;
+
+/// One query's change at one source transaction, ready for reactions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultEvent {
+    /// The query.
+    pub query_id: Arc<str>,
+    /// The engine timestamp of the transaction.
+    pub time: Time,
+    /// Rows that appeared.
+    pub added: Vec<JsonRow>,
+    /// (before, after) pairs of rows whose values changed.
+    pub updated: Vec<(JsonRow, JsonRow)>,
+    /// Rows that disappeared.
+    pub deleted: Vec<JsonRow>,
+}
+
+/// Whether a query runs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum QueryStatus {
+    /// Installed and maintained.
+    Running,
+    /// Not started (`auto_start: false`).
+    Stopped,
+    /// Did not compile; the rendered, located error says why.
+    Failed {
+        /// The error, with line:column and a caret under the problem.
+        error: String,
+    },
+}
+
+/// A query known to the service.
+pub struct QueryEntry {
+    /// Its configuration.
+    pub config: QueryConfig,
+    /// Column names in order (empty if it failed to compile).
+    pub columns: Arc<[Arc<str>]>,
+    /// Whether it runs.
+    pub status: QueryStatus,
+    events: broadcast::Sender<Arc<ResultEvent>>,
+}
+
+impl QueryEntry {
+    /// Subscribes to the query's change events, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ResultEvent>> {
+        self.events.subscribe()
+    }
+}
+
+/// Errors reading query results.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    /// No query with that id.
+    #[error("query '{0}' does not exist")]
+    NotFound(String),
+    /// The query exists but is not running.
+    #[error("query '{id}' is not running: {reason}")]
+    NotRunning {
+        /// The query.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// The engine failed to answer.
+    #[error("reading results of query '{id}' failed: {reason}")]
+    Engine {
+        /// The query.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// All queries of the service.
+pub struct Queries {
+    runtime: Arc<Runtime>,
+    entries: RwLock<BTreeMap<String, Arc<QueryEntry>>>,
+}
+
+impl Queries {
+    /// An empty set of queries on `runtime`.
+    pub fn new(runtime: Arc<Runtime>) -> Queries {
+        Queries { runtime, entries: RwLock::new(BTreeMap::new()) }
+    }
+
+    /// Adds a query from config: compiles it and, if it auto-starts, installs it. A query that
+    /// does not compile is kept as failed (visible over REST) and disturbs nothing else.
+    pub fn add(&self, config: QueryConfig) {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (columns, status) = match ripple_dataflows::compile(&config.query) {
+            Err(error) => {
+                let error = error.render(&config.query);
+                tracing::error!(message = "Query did not compile; it will not run.", query = %config.id, %error);
+                (Arc::from([]), QueryStatus::Failed { error })
+            }
+            Ok(plan) if !config.auto_start => (plan.column_names(), QueryStatus::Stopped),
+            Ok(plan) => {
+                let columns = plan.column_names();
+                self.install(&config.id, plan, columns.clone(), events.clone());
+                (columns, QueryStatus::Running)
+            }
+        };
+        let entry = QueryEntry { config, columns, status, events };
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(entry.config.id.clone(), Arc::new(entry));
+    }
+
+    fn install(
+        &self,
+        id: &str,
+        plan: QueryPlan,
+        columns: Arc<[Arc<str>]>,
+        events: broadcast::Sender<Arc<ResultEvent>>,
+    ) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<QueryEvent>();
+        let query_id: Arc<str> = Arc::from(id);
+        let sink = Arc::new(move |event: QueryEvent| {
+            // Only change sets travel: progress is not needed by reactions yet.
+            if matches!(event, QueryEvent::Changes { .. }) {
+                let _ = tx.send(event);
+            }
+        });
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                if let QueryEvent::Changes { time, changes } = event {
+                    let event = to_result_event(&query_id, &columns, time, changes);
+                    // No subscriber is fine: the event simply has no audience.
+                    let _ = events.send(Arc::new(event));
+                }
+            }
+        });
+        self.runtime
+            .install(id, Arc::new(plan), sink)
+            .expect("query ids are unique: config validation rejects duplicates");
+    }
+
+    /// The query, if it exists.
+    pub fn get(&self, id: &str) -> Option<Arc<QueryEntry>> {
+        self.entries.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+    }
+
+    /// Every query, by id.
+    pub fn all(&self) -> Vec<Arc<QueryEntry>> {
+        self.entries.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// The query's current result, read from its result arrangement.
+    pub async fn results(&self, id: &str) -> Result<Vec<JsonRow>, ResultsError> {
+        let entry = self.get(id).ok_or_else(|| ResultsError::NotFound(id.to_string()))?;
+        match &entry.status {
+            QueryStatus::Running => {}
+            QueryStatus::Stopped => {
+                return Err(ResultsError::NotRunning {
+                    id: id.into(),
+                    reason: "it is stopped".into(),
+                })
+            }
+            QueryStatus::Failed { error } => {
+                return Err(ResultsError::NotRunning { id: id.into(), reason: error.clone() })
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        self.runtime
+            .peek(id, Box::new(move |rows| drop(tx.send(rows))))
+            .map_err(|e| ResultsError::Engine { id: id.into(), reason: e.to_string() })?;
+        let rows = rx
+            .await
+            .map_err(|_| ResultsError::Engine {
+                id: id.into(),
+                reason: "the engine stopped".into(),
+            })?
+            .map_err(|reason| ResultsError::Engine { id: id.into(), reason })?;
+        Ok(rows.iter().map(|row| to_json_row(&entry.columns, row)).collect())
+    }
+}
+
+fn to_json_row(columns: &[Arc<str>], row: &Row) -> JsonRow {
+    columns.iter().zip(row).map(|(c, v)| (c.to_string(), v.to_json())).collect()
+}
+
+fn to_result_event(
+    query_id: &Arc<str>,
+    columns: &[Arc<str>],
+    time: Time,
+    changes: ChangeSet,
+) -> ResultEvent {
+    let json = |row: &Row| to_json_row(columns, row);
+    ResultEvent {
+        query_id: query_id.clone(),
+        time,
+        added: changes.added.iter().map(json).collect(),
+        updated: changes.updated.iter().map(|(b, a)| (json(b), json(a))).collect(),
+        deleted: changes.deleted.iter().map(json).collect(),
+    }
+}

@@ -1,0 +1,136 @@
+//! Wiring: the runtime, queries, reactions, sources and the REST API, started in that order
+//! so that queries exist before any data arrives and every change reaches them.
+//!
+//! Shutdown (Ctrl-C, SIGTERM or the caller's token) stops sources first, then listeners,
+//! then the workers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use ripple_dataflows::runtime::{Runtime, RuntimeConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState, SourceEntry};
+use crate::config::{Config, ReactionConfig, SourceConfig};
+use crate::queries::Queries;
+use crate::reactions::{self, ReactionEntry, ReactionStats};
+use crate::sources::{self, SourceStatus};
+
+/// Options that come from the command line rather than the config file.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Timely worker threads.
+    pub workers: usize,
+}
+
+/// Runs the server until `shutdown` is cancelled.
+pub async fn run(
+    config: Config,
+    options: RunOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let runtime = Arc::new(
+        Runtime::start(RuntimeConfig { workers: options.workers })
+            .context("starting the dataflow runtime")?,
+    );
+    tracing::info!(message = "Dataflow runtime started.", workers = options.workers);
+
+    let queries = Arc::new(Queries::new(runtime.clone()));
+    for query in &config.queries {
+        queries.add(query.clone());
+    }
+
+    let mut tasks = Vec::new();
+    let mut reaction_entries = BTreeMap::new();
+    for reaction in &config.reactions {
+        let stats = Arc::new(ReactionStats::default());
+        match reaction {
+            ReactionConfig::Sse(sse) => {
+                let task = reactions::sse::start(
+                    sse.clone(),
+                    queries.clone(),
+                    stats.clone(),
+                    shutdown.clone(),
+                )
+                .await?;
+                tasks.push(task);
+            }
+            ReactionConfig::Log(log) => {
+                let renderer =
+                    reactions::log::LineRenderer::new(log.clone()).map_err(anyhow::Error::msg)?;
+                tasks.push(reactions::log::start(
+                    renderer,
+                    &queries,
+                    stats.clone(),
+                    shutdown.clone(),
+                ));
+            }
+        }
+        reaction_entries
+            .insert(reaction.id().to_string(), ReactionEntry { config: reaction.clone(), stats });
+    }
+
+    let mut source_entries = BTreeMap::new();
+    for source in &config.sources {
+        let status = Arc::new(SourceStatus::default());
+        match source {
+            SourceConfig::Postgres(pg) if pg.auto_start => {
+                tasks.push(tokio::spawn(sources::postgres::run(
+                    pg.clone(),
+                    runtime.clone(),
+                    status.clone(),
+                    shutdown.clone(),
+                )));
+            }
+            SourceConfig::Postgres(_) => status.set_state(sources::SourceState::Stopped),
+        }
+        source_entries
+            .insert(source.id().to_string(), SourceEntry { config: source.clone(), status });
+    }
+
+    let state = AppState {
+        server_id: Arc::from(config.id.as_str()),
+        queries,
+        sources: Arc::new(source_entries),
+        reactions: Arc::new(reaction_entries),
+    };
+    let address = format!("{}:{}", config.host, config.port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .with_context(|| format!("REST API: cannot listen on {address}"))?;
+    tracing::info!(message = "REST API listening.", %address);
+    let api = axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let served = api.await.context("REST API failed");
+
+    shutdown.cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
+    tokio::task::spawn_blocking(move || runtime.shutdown()).await?;
+    tracing::info!(message = "Shut down.");
+    served
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!(message = "Shutting down.");
+    token.cancel();
+}

@@ -1,0 +1,234 @@
+//! Rows as nodes: the current row of every key, so that each change can retract what it
+//! replaces.
+//!
+//! Under PostgreSQL's default replica identity an UPDATE carries only the new row, and a
+//! DELETE only the key. Differential dataflow needs the exact old record to retract it, so the
+//! source remembers the current node per element id. The same map resolves unchanged TOASTed
+//! columns (`u` in pgoutput), which keep their previous value.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ripple_dataflows::value::{Node, Properties, Value};
+
+use super::catalog::TableInfo;
+use super::pgoutput::{Message, Relation, TupleValue};
+use super::text::parse_text;
+use super::PgSourceError;
+
+type Diff = ripple_dataflows::runtime::Diff;
+
+/// One table's mapping and current rows.
+struct Table {
+    info: TableInfo,
+    label: Arc<str>,
+    /// Current node per element id.
+    rows: HashMap<Arc<str>, Arc<Node>>,
+}
+
+/// The source's tables, by qualified name, and the stream's relation ids.
+pub struct Tables {
+    tables: HashMap<(String, String), Table>,
+    /// Relation id → (qualified name, relation as last described by the stream). Relations of
+    /// tables the source does not read are kept too, so their changes can be skipped.
+    relations: HashMap<u32, ((String, String), Relation)>,
+}
+
+impl Tables {
+    pub(super) fn new(infos: Vec<TableInfo>) -> Tables {
+        let tables = infos
+            .into_iter()
+            .map(|info| {
+                let key = (info.schema.clone(), info.name.clone());
+                let label = Arc::from(info.name.as_str());
+                (key, Table { info, label, rows: HashMap::new() })
+            })
+            .collect();
+        Tables { tables, relations: HashMap::new() }
+    }
+
+    /// Retracts every row: the first half of a re-bootstrap, whose second half adds the
+    /// snapshot's rows in the same transaction, so queries see only the net difference.
+    pub(super) fn clear(&mut self) -> Vec<(Arc<Node>, Diff)> {
+        self.tables.values_mut().flat_map(|t| t.rows.drain().map(|(_, node)| (node, -1))).collect()
+    }
+
+    /// The tables to read in a bootstrap.
+    pub(super) fn infos(&self) -> impl Iterator<Item = &TableInfo> {
+        self.tables.values().map(|t| &t.info)
+    }
+
+    /// Adds a row read by the bootstrap; `values` follow `TableInfo::columns`.
+    pub(super) fn insert_snapshot_row(
+        &mut self,
+        table: &(String, String),
+        values: Vec<Option<String>>,
+        out: &mut Vec<(Arc<Node>, Diff)>,
+    ) -> Result<(), PgSourceError> {
+        let t = self.tables.get_mut(table).expect("bootstrap reads known tables");
+        let columns: Vec<(&str, u32)> =
+            t.info.columns.iter().map(|(n, o)| (n.as_str(), *o)).collect();
+        let node = t.node(
+            &columns,
+            values.into_iter().map(|v| v.map_or(TupleValue::Null, TupleValue::Text)),
+            None,
+        )?;
+        t.upsert(node, out);
+        Ok(())
+    }
+
+    /// Applies one decoded pgoutput message, appending the node updates it causes.
+    pub(super) fn apply(
+        &mut self,
+        message: Message,
+        out: &mut Vec<(Arc<Node>, Diff)>,
+    ) -> Result<(), PgSourceError> {
+        match message {
+            Message::Relation(relation) => {
+                let name = (relation.namespace.clone(), relation.name.clone());
+                self.relations.insert(relation.id, (name, relation));
+            }
+            Message::Insert { relation, new } => {
+                if let Some((table, columns)) = self.table_of(relation)? {
+                    let node = table.node(&columns, new.into_iter(), None)?;
+                    table.upsert(node, out);
+                }
+            }
+            Message::Update { relation, old, new } => {
+                if let Some((table, columns)) = self.table_of(relation)? {
+                    // The old key: from the old tuple if the key changed or identity is FULL,
+                    // otherwise the new row's key.
+                    let old_id = match old {
+                        Some(old) => Some(table.element_id(&columns, &old.values)?),
+                        None => None,
+                    };
+                    let new_id = table.element_id(&columns, &new)?;
+                    let previous = table.rows.get(old_id.as_ref().unwrap_or(&new_id)).cloned();
+                    let node = table.node(&columns, new.into_iter(), previous.as_deref())?;
+                    if let Some(old_id) = old_id.filter(|id| *id != new_id) {
+                        if let Some(old_node) = table.rows.remove(&old_id) {
+                            out.push((old_node, -1));
+                        }
+                    }
+                    table.upsert(node, out);
+                }
+            }
+            Message::Delete { relation, old } => {
+                if let Some((table, columns)) = self.table_of(relation)? {
+                    let id = table.element_id(&columns, &old.values)?;
+                    if let Some(node) = table.rows.remove(&id) {
+                        out.push((node, -1));
+                    }
+                }
+            }
+            Message::Truncate { relations, .. } => {
+                for relation in relations {
+                    if let Some((table, _)) = self.table_of(relation)? {
+                        out.extend(table.rows.drain().map(|(_, node)| (node, -1)));
+                    }
+                }
+            }
+            Message::Type { .. } | Message::Origin { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// The table a relation id refers to, with the stream's column list; `None` for tables
+    /// this source does not read.
+    #[allow(clippy::type_complexity)]
+    fn table_of(
+        &mut self,
+        relation: u32,
+    ) -> Result<Option<(&mut Table, Vec<(&str, u32)>)>, PgSourceError> {
+        let Some((name, rel)) = self.relations.get(&relation) else {
+            return Err(PgSourceError::Transient(format!(
+                "pgoutput sent a change for relation {relation} before describing it"
+            )));
+        };
+        let Some(table) = self.tables.get_mut(name) else { return Ok(None) };
+        let columns = rel.columns.iter().map(|c| (c.name.as_str(), c.type_oid)).collect();
+        Ok(Some((table, columns)))
+    }
+}
+
+impl Table {
+    /// Replaces the row with the same element id, retracting the old version.
+    fn upsert(&mut self, node: Arc<Node>, out: &mut Vec<(Arc<Node>, Diff)>) {
+        if let Some(old) = self.rows.insert(node.id.clone(), node.clone()) {
+            if old == node {
+                return;
+            }
+            out.push((old, -1));
+        }
+        out.push((node, 1));
+    }
+
+    /// `table:key` for public tables, `schema.table:key` otherwise; composite keys are joined
+    /// with `_` (Drasi's element ids).
+    fn element_id(
+        &self,
+        columns: &[(&str, u32)],
+        values: &[TupleValue],
+    ) -> Result<Arc<str>, PgSourceError> {
+        let mut parts = Vec::with_capacity(self.info.key_columns.len());
+        for key in &self.info.key_columns {
+            let position = columns.iter().position(|(name, _)| name == key);
+            match position.and_then(|i| values.get(i)) {
+                Some(TupleValue::Text(text)) => parts.push(text.as_str()),
+                _ => {
+                    return Err(PgSourceError::Fatal(format!(
+                        "table {}.{}: key column '{key}' is missing from a replicated row; if table_keys names columns other than the replica identity, set REPLICA IDENTITY FULL on the table",
+                        self.info.schema, self.info.name
+                    )))
+                }
+            }
+        }
+        let table = if self.info.schema == "public" {
+            self.info.name.clone()
+        } else {
+            format!("{}.{}", self.info.schema, self.info.name)
+        };
+        Ok(Arc::from(format!("{table}:{}", parts.join("_")).as_str()))
+    }
+
+    /// Builds the node for a row; `u` (unchanged TOAST) values come from `previous`.
+    fn node(
+        &self,
+        columns: &[(&str, u32)],
+        values: impl Iterator<Item = TupleValue>,
+        previous: Option<&Node>,
+    ) -> Result<Arc<Node>, PgSourceError> {
+        let values: Vec<TupleValue> = values.collect();
+        let id = self.element_id(columns, &values)?;
+        let mut properties = Properties::new();
+        for ((name, oid), value) in columns.iter().zip(values) {
+            let value = match value {
+                TupleValue::Null => Value::Null,
+                TupleValue::Text(text) => parse_text(*oid, &text).unwrap_or_else(|error| {
+                    tracing::warn!(
+                        message = "Could not parse a column value; keeping its text.",
+                        table = %self.info.name,
+                        column = %name,
+                        %error
+                    );
+                    Value::Str(Arc::from(text.as_str()))
+                }),
+                TupleValue::UnchangedToast => previous
+                    .and_then(|p| p.properties.get(*name).cloned())
+                    .ok_or_else(|| {
+                        PgSourceError::Fatal(format!(
+                            "table {}.{}: column '{name}' arrived as an unchanged TOAST value for a row ripple has not seen; set REPLICA IDENTITY FULL on the table",
+                            self.info.schema, self.info.name
+                        ))
+                    })?,
+                TupleValue::Binary(_) => {
+                    return Err(PgSourceError::Fatal(
+                        "pgoutput sent a binary column value, but ripple requests text format".into(),
+                    ))
+                }
+            };
+            properties.insert(Arc::from(*name), value);
+        }
+        Ok(Arc::new(Node { id, label: self.label.clone(), properties }))
+    }
+}

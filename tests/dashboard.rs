@@ -1,0 +1,113 @@
+//! The tutorial's dashboard page, unchanged, in headless Chromium against ripple.
+//!
+//! The page hard-codes `http://localhost:8080` (REST) and `http://localhost:8081/events`
+//! (SSE), so this test runs ripple on exactly those ports, as the tutorial does.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::support::browser::Browser;
+use crate::support::pg::PgCluster;
+use crate::support::ripple::{free_port, Ripple, TutorialConfig};
+
+const UI_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `python3 -m http.server` serving `public/`, as the demo does; killed on drop.
+struct StaticServer(Child);
+
+impl StaticServer {
+    fn start(port: u16) -> StaticServer {
+        let child = Command::new("python3")
+            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/public"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 serves the dashboard");
+        StaticServer(child)
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tutorial_dashboard_shows_and_live_updates() {
+    let Some(browser) = Browser::start().await else { return };
+    let pg = PgCluster::shared();
+    let database = pg.create_database("dashboard").await;
+    let db = pg.client(&database).await;
+    db.batch_execute(include_str!("../config/init.sql")).await.expect("init.sql");
+    let config = TutorialConfig {
+        database: database.clone(),
+        pg_port: pg.port,
+        api_port: 8080,
+        sse_port: 8081,
+    };
+    let ripple = Ripple::start(&config.render(), config.api_port, &[]).await;
+    ripple.wait_streaming("metrics-db").await;
+    let web_port = free_port();
+    let _web = StaticServer::start(web_port);
+    let page = format!("http://localhost:{web_port}/index.html");
+    ripple
+        .wait_for("the static server", || async {
+            reqwest::get(&page).await.is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+
+    browser.goto(&page).await;
+    let wait = |selector: &'static str, expected: &'static [&'static str]| {
+        let browser = &browser;
+        async move {
+            browser
+                .wait_for_text(
+                    selector,
+                    |text| expected.iter().all(|e| text.contains(e)),
+                    UI_TIMEOUT,
+                )
+                .await
+                .unwrap_or_else(|error| panic!("{error}"))
+        }
+    };
+    // Step 7: initial metrics and alerts, and the stream connected.
+    wait("#metrics", &["cpu usage", "45.5 percent", "request rate", "1250 req/min"]).await;
+    wait("#alerts", &["disk_usage", "Disk usage above 75%"]).await;
+    wait("#status", &["Connected"]).await;
+    wait("#critical", &["All metrics within normal range"]).await;
+    assert!(browser.text_of("h1").await.starts_with("System Metrics Dashboard"));
+
+    // Step 8, watched on the page.
+    db.execute(
+        "UPDATE metrics SET value = 95.0, updated_at = NOW() WHERE name = 'disk_usage'",
+        &[],
+    )
+    .await
+    .unwrap();
+    wait("#critical", &["disk usage", "95 percent"]).await;
+    wait("#metrics", &["95 percent"]).await;
+    db.execute("UPDATE alerts SET acknowledged = true WHERE metric_name = 'disk_usage'", &[])
+        .await
+        .unwrap();
+    wait("#alerts", &["No active alerts"]).await;
+    db.execute(
+        "INSERT INTO alerts (metric_name, severity, message) VALUES ('cpu_usage', 'critical', 'CPU usage exceeded 85%')",
+        &[],
+    )
+    .await
+    .unwrap();
+    wait("#alerts", &["cpu_usage", "CPU usage exceeded 85%"]).await;
+    let logged = browser.execute("return document.querySelectorAll('#events .event').length").await;
+    assert!(logged.as_u64().is_some_and(|n| n >= 4), "event log entries: {logged}");
+
+    let shot = std::env::temp_dir().join(format!("ripple-dashboard-{}.png", std::process::id()));
+    browser.screenshot(&shot).await;
+    assert!(std::fs::metadata(&shot).is_ok_and(|m| m.len() > 1000), "screenshot written");
+    let _ = std::fs::remove_file(&shot);
+    drop(browser);
+    drop(ripple);
+    pg.drop_slots(&database).await;
+}

@@ -1,0 +1,13 @@
+//! ripple's integration tests: one binary (so PostgreSQL starts once), real processes, real
+//! PostgreSQL, real HTTP/SSE clients.
+//!
+//! Where tests go:
+//! * `tutorial`: the tutorial's end-to-end path and restarts.
+//! * `cli`: `ripple validate` and command-line behaviour.
+//! * `dashboard`: the tutorial's page in headless Chromium.
+//! * `support/`: harness pieces (PostgreSQL, ripple process, SSE client, browser).
+
+mod cli;
+mod dashboard;
+mod support;
+mod tutorial;
