@@ -103,10 +103,10 @@ async fn tutorial_dashboard_shows_and_live_updates() {
     let logged = browser.execute("return document.querySelectorAll('#events .event').length").await;
     assert!(logged.as_u64().is_some_and(|n| n >= 4), "event log entries: {logged}");
 
-    let shot = std::env::temp_dir().join(format!("ripple-dashboard-{}.png", std::process::id()));
-    browser.screenshot(&shot).await;
-    assert!(std::fs::metadata(&shot).is_ok_and(|m| m.len() > 1000), "screenshot written");
-    let _ = std::fs::remove_file(&shot);
+    // Kept for a person to look at: target/dashboard.png.
+    let shot = concat!(env!("CARGO_MANIFEST_DIR"), "/target/dashboard.png");
+    browser.screenshot(shot).await;
+    assert!(std::fs::metadata(shot).is_ok_and(|m| m.len() > 1000), "screenshot written");
     drop(browser);
     drop(ripple);
     pg.drop_slots(&database).await;

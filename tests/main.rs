@@ -7,6 +7,7 @@
 //! * `dashboard`: the tutorial's page in headless Chromium.
 //! * `support/`: harness pieces (PostgreSQL, ripple process, SSE client, browser).
 
+mod api;
 mod cli;
 mod dashboard;
 mod support;
