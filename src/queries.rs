@@ -170,8 +170,9 @@ impl Queries {
         self.entries.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
-    /// The query's current result, read from its result arrangement.
-    pub async fn results(&self, id: &str) -> Result<Vec<JsonRow>, ResultsError> {
+    /// The query's current result, read from its result arrangement, and the engine time it
+    /// reflects (every transaction up to and including it).
+    pub async fn results(&self, id: &str) -> Result<(Time, Vec<JsonRow>), ResultsError> {
         let entry = self.get(id).ok_or_else(|| ResultsError::NotFound(id.to_string()))?;
         match &entry.status {
             QueryStatus::Running => {}
@@ -189,14 +190,14 @@ impl Queries {
         self.runtime
             .peek(id, Box::new(move |rows| drop(tx.send(rows))))
             .map_err(|e| ResultsError::Engine { id: id.into(), reason: e.to_string() })?;
-        let rows = rx
+        let (time, rows) = rx
             .await
             .map_err(|_| ResultsError::Engine {
                 id: id.into(),
                 reason: "the engine stopped".into(),
             })?
             .map_err(|reason| ResultsError::Engine { id: id.into(), reason })?;
-        Ok(rows.iter().map(|row| to_json_row(&entry.columns, row)).collect())
+        Ok((time, rows.iter().map(|row| to_json_row(&entry.columns, row)).collect()))
     }
 }
 

@@ -144,6 +144,7 @@ fn property(base: &Value, key: &str) -> Result<Value> {
     match base {
         Value::Null => Ok(Value::Null),
         Value::Node(node) => Ok(node.properties.get(key).cloned().unwrap_or(Value::Null)),
+        Value::Relationship(rel) => Ok(rel.properties.get(key).cloned().unwrap_or(Value::Null)),
         Value::Map(map) => Ok(map.get(key).cloned().unwrap_or(Value::Null)),
         other => Err(EvalError::new(
             format!("cannot read property '{key}' of {} {other}", other.type_name()),
@@ -249,6 +250,7 @@ pub fn equals(a: &Value, b: &Value) -> Option<bool> {
             all_equal(x.values().zip(y.values()))
         }
         (Node(x), Node(y)) => Some(x.id == y.id),
+        (Relationship(x), Relationship(y)) => Some(x.id == y.id),
         _ => Some(false),
     }
 }
@@ -427,19 +429,24 @@ fn call(f: Function, mut args: Vec<Value>, span: Span) -> Result<Value> {
         Function::Sqrt => number("sqrt", f64::sqrt),
         Function::ElementId => match &arg {
             Value::Node(n) => Ok(Value::Str(n.id.clone())),
+            Value::Relationship(r) => Ok(Value::Str(r.id.clone())),
             other => Err(type_error("elementId()", other)),
         },
         Function::Labels => match &arg {
-            Value::Node(n) => Ok(Value::List(Arc::from([Value::Str(n.label.clone())]))),
+            Value::Node(n) => {
+                Ok(Value::List(n.labels.iter().map(|l| Value::Str(l.clone())).collect()))
+            }
             other => Err(type_error("labels()", other)),
         },
         Function::Keys => match &arg {
             Value::Node(n) => Ok(keys(&n.properties)),
+            Value::Relationship(r) => Ok(keys(&r.properties)),
             Value::Map(m) => Ok(keys(m)),
             other => Err(type_error("keys()", other)),
         },
         Function::Properties => match &arg {
             Value::Node(n) => Ok(Value::Map(Arc::new(n.properties.clone()))),
+            Value::Relationship(r) => Ok(Value::Map(Arc::new(r.properties.clone()))),
             Value::Map(_) => Ok(arg),
             other => Err(type_error("properties()", other)),
         },

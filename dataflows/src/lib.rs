@@ -16,7 +16,7 @@ pub mod plan;
 pub mod runtime;
 pub mod value;
 
-pub use value::{Node, Value};
+pub use value::{Element, Node, Relationship, Value};
 
 /// Parses and compiles a continuous query.
 pub fn compile(text: &str) -> Result<plan::QueryPlan, cypher::CypherError> {

@@ -35,19 +35,54 @@ pub enum Value {
     Map(Arc<Properties>),
     /// A graph node (a source row).
     Node(Arc<Node>),
+    /// A graph relationship.
+    Relationship(Arc<Relationship>),
 }
 
-/// A node: one row of a source table.
+/// A node: for PostgreSQL sources, one row of a table.
 ///
 /// The element id comes first so that the derived order groups versions of the same element.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Node {
-    /// Element id, unique per source: `table:key` (composite keys joined with `_`).
+    /// Element id, unique among nodes: `table:key` for PostgreSQL rows (composite keys joined
+    /// with `_`).
     pub id: Arc<str>,
-    /// The node's label (the bare table name for PostgreSQL sources).
-    pub label: Arc<str>,
-    /// Column values by column name; SQL NULL is [`Value::Null`].
+    /// The node's labels, sorted (the bare table name for PostgreSQL rows).
+    pub labels: Arc<[Arc<str>]>,
+    /// Property values by key (column values by column name); null properties are absent or
+    /// [`Value::Null`], which read the same.
     pub properties: Properties,
+}
+
+impl Node {
+    /// Whether the node carries `label`.
+    pub fn has_label(&self, label: &str) -> bool {
+        self.labels.iter().any(|l| &**l == label)
+    }
+}
+
+/// A relationship between two nodes, identified by their element ids.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Relationship {
+    /// Element id, unique among relationships.
+    pub id: Arc<str>,
+    /// The relationship type.
+    pub rel_type: Arc<str>,
+    /// Element id of the start node.
+    pub start: Arc<str>,
+    /// Element id of the end node.
+    pub end: Arc<str>,
+    /// Property values by key.
+    pub properties: Properties,
+}
+
+/// One graph element: what sources feed the engine.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Element {
+    /// A node.
+    Node(Arc<Node>),
+    /// A relationship.
+    Relationship(Arc<Relationship>),
 }
 
 impl Value {
@@ -87,6 +122,7 @@ impl Value {
             Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
             Value::Map(map) => properties_to_json(map),
             Value::Node(node) => properties_to_json(&node.properties),
+            Value::Relationship(rel) => properties_to_json(&rel.properties),
         }
     }
 
@@ -101,6 +137,7 @@ impl Value {
             Value::List(_) => "LIST",
             Value::Map(_) => "MAP",
             Value::Node(_) => "NODE",
+            Value::Relationship(_) => "RELATIONSHIP",
         }
     }
 }
@@ -133,9 +170,25 @@ impl fmt::Display for Value {
             }
             Value::Map(map) => write_map(f, map),
             Value::Node(node) => {
-                write!(f, "(:{} ", node.label)?;
-                write_map(f, &node.properties)?;
+                write!(f, "(")?;
+                for label in node.labels.iter() {
+                    write!(f, ":{label}")?;
+                }
+                if !node.properties.is_empty() {
+                    if !node.labels.is_empty() {
+                        write!(f, " ")?;
+                    }
+                    write_map(f, &node.properties)?;
+                }
                 write!(f, ")")
+            }
+            Value::Relationship(rel) => {
+                write!(f, "[:{}", rel.rel_type)?;
+                if !rel.properties.is_empty() {
+                    write!(f, " ")?;
+                    write_map(f, &rel.properties)?;
+                }
+                write!(f, "]")
             }
         }
     }

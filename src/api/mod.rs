@@ -95,7 +95,7 @@ async fn get_query(State(state): State<AppState>, Path(id): Path<String>) -> Api
 }
 
 async fn query_results(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let results = state.queries.results(&id).await?;
+    let (_, results) = state.queries.results(&id).await?;
     ok(json!({ "count": results.len(), "results": results }))
 }
 

@@ -5,7 +5,8 @@
 //!     │ Command (std mpsc, one channel per worker, same order everywhere) + unpark
 //!     ▼
 //!  worker 0..N (timely threads)
-//!     base dataflow:   InputSession<(label, node)> ──arrange_by_key──▶ NodesByLabel trace
+//!     base dataflow:   InputSession<Element> ─┬─▶ NodesByLabel trace (label → node)
+//!                                              └─▶ RelsByType trace (type → relationship)
 //!     query dataflows: import NodesByLabel ─▶ label filter ─▶ WHERE/RETURN ─▶ arrange (key,row)
 //!                         │                                                    ├─▶ Results trace (peeks)
 //!                         │                                                    └─▶ gather on worker 0 ─▶ ChangeSink
@@ -34,7 +35,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::Thread;
 
 use crate::plan::QueryPlan;
-use crate::value::{Node, Value};
+use crate::value::{Element, Value};
 
 pub use peek::PeekReply;
 pub use sink::{ChangeSet, EventSink, QueryEvent};
@@ -63,7 +64,7 @@ pub struct RuntimeConfig {
 
 /// What a worker is told to do; every worker sees every command in the same order.
 enum Command {
-    Txn { time: Time, updates: Vec<(Arc<Node>, Diff)> },
+    Txn { time: Time, updates: Vec<(Element, Diff)> },
     Install { id: Arc<str>, plan: Arc<QueryPlan>, as_of: Time, sink: EventSink },
     Remove { id: Arc<str> },
     Peek { id: Arc<str>, at: Time, reply: Arc<peek::PeekMerge> },
@@ -164,7 +165,7 @@ impl Runtime {
     }
 
     /// Applies one source transaction; returns the timestamp it was given.
-    pub fn apply(&self, updates: Vec<(Arc<Node>, Diff)>) -> Time {
+    pub fn apply(&self, updates: Vec<(Element, Diff)>) -> Time {
         let mut c = self.controller();
         let time = c.next_time;
         c.next_time += 1;
@@ -212,14 +213,15 @@ impl Runtime {
     }
 
     /// Reads a query's current result: every row, as of the last transaction applied before
-    /// this call. `reply` runs once, on a worker thread, when every worker has answered.
+    /// this call, together with that transaction's timestamp. `reply` runs once, on a worker
+    /// thread, when every worker has answered.
     pub fn peek(&self, id: &str, reply: PeekReply) -> Result<(), RuntimeError> {
         let c = self.controller();
         if !c.queries.contains(id) {
             return Err(RuntimeError::NotInstalled(id.to_string()));
         }
         let at = c.next_time - 1;
-        let merge = Arc::new(peek::PeekMerge::new(c.senders.len(), reply));
+        let merge = Arc::new(peek::PeekMerge::new(c.senders.len(), at, reply));
         let id: Arc<str> = Arc::from(id);
         c.broadcast(|| Command::Peek { id: id.clone(), at, reply: merge.clone() });
         Ok(())

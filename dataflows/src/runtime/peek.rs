@@ -13,8 +13,9 @@ use timely::progress::Antichain;
 use super::render::ResultTrace;
 use super::{KeyedRow, Row, Time};
 
-/// Receives a peek's result: every row, in row-identity order.
-pub type PeekReply = Box<dyn FnOnce(Result<Vec<Row>, String>) + Send>;
+/// Receives a peek's result: the timestamp it reflects (every transaction up to and
+/// including it) and every row, in row-identity order.
+pub type PeekReply = Box<dyn FnOnce(Result<(Time, Vec<Row>), String>) + Send>;
 
 /// The rows gathered so far from the workers that have answered.
 pub(super) struct PeekMerge {
@@ -22,6 +23,7 @@ pub(super) struct PeekMerge {
 }
 
 struct MergeState {
+    at: Time,
     remaining: usize,
     rows: Vec<KeyedRow>,
     error: Option<String>,
@@ -29,9 +31,10 @@ struct MergeState {
 }
 
 impl PeekMerge {
-    pub(super) fn new(workers: usize, reply: PeekReply) -> PeekMerge {
+    pub(super) fn new(workers: usize, at: Time, reply: PeekReply) -> PeekMerge {
         PeekMerge {
             state: Mutex::new(MergeState {
+                at,
                 remaining: workers,
                 rows: Vec::new(),
                 error: None,
@@ -54,7 +57,7 @@ impl PeekMerge {
                 None => {
                     let mut rows = std::mem::take(&mut state.rows);
                     rows.sort();
-                    Ok(rows.into_iter().map(|(_, row)| row).collect())
+                    Ok((state.at, rows.into_iter().map(|(_, row)| row).collect()))
                 }
             };
             drop(state);

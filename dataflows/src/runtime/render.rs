@@ -4,18 +4,62 @@ use std::sync::Arc;
 
 use differential_dataflow::operators::arrange::{ShutdownButton, TraceAgent};
 use differential_dataflow::trace::implementations::ValSpine;
+use differential_dataflow::trace::TraceReader;
+use differential_dataflow::VecCollection;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::CapabilitySet;
 use timely::dataflow::operators::{Exchange, Operator};
+use timely::progress::Antichain;
 use timely::worker::Worker;
 
 use super::sink::{ChangeSink, EventSink};
 use super::{Diff, Row, RowKey, Time};
 use crate::plan::QueryPlan;
-use crate::value::{Node, Value};
+use crate::value::{Element, Node, Relationship, Value};
 
-/// Every node, keyed by label: the shared arrangement all queries import.
-pub(super) type BaseTrace = TraceAgent<ValSpine<Arc<str>, Arc<Node>, Time, Diff>>;
+/// Every node, keyed by label (unlabelled nodes under `""`): shared by all queries.
+pub(super) type NodeTrace = TraceAgent<ValSpine<Arc<str>, Arc<Node>, Time, Diff>>;
+/// Every relationship, keyed by type: shared by all queries.
+pub(super) type RelTrace = TraceAgent<ValSpine<Arc<str>, Arc<Relationship>, Time, Diff>>;
+
+/// The shared arrangements of the input graph, built once per worker.
+pub(super) struct Base {
+    pub(super) nodes: NodeTrace,
+    pub(super) rels: RelTrace,
+}
+
+impl Base {
+    /// Arranges the input: each node once per label, each relationship by its type.
+    pub(super) fn build(elements: VecCollection<'_, Time, Element, Diff>) -> Base {
+        let nodes = elements
+            .clone()
+            .flat_map(|element| match element {
+                Element::Node(node) if node.labels.is_empty() => vec![(Arc::from(""), node)],
+                Element::Node(node) => {
+                    node.labels.iter().map(|l| (l.clone(), node.clone())).collect()
+                }
+                Element::Relationship(_) => Vec::new(),
+            })
+            .arrange_by_key_named("NodesByLabel")
+            .trace;
+        let rels = elements
+            .flat_map(|element| match element {
+                Element::Relationship(rel) => Some((rel.rel_type.clone(), rel)),
+                Element::Node(_) => None,
+            })
+            .arrange_by_key_named("RelsByType")
+            .trace;
+        Base { nodes, rels }
+    }
+
+    /// Lets the traces forget distinctions between times before `frontier`.
+    pub(super) fn compact(&mut self, frontier: &Antichain<Time>) {
+        self.nodes.set_logical_compaction(frontier.borrow());
+        self.nodes.set_physical_compaction(frontier.borrow());
+        self.rels.set_logical_compaction(frontier.borrow());
+        self.rels.set_physical_compaction(frontier.borrow());
+    }
+}
 /// A query's output, keyed by row identity: the arrangement peeks read.
 pub(super) type ResultTrace = TraceAgent<ValSpine<RowKey, Row, Time, Diff>>;
 
@@ -36,7 +80,7 @@ impl InstalledQuery {
 /// Builds the query's dataflow, importing the base arrangement as of its compaction frontier.
 pub(super) fn install(
     worker: &mut Worker,
-    base: &mut BaseTrace,
+    base: &mut Base,
     id: &Arc<str>,
     plan: &Arc<QueryPlan>,
     as_of: Time,
@@ -44,7 +88,7 @@ pub(super) fn install(
 ) -> InstalledQuery {
     let is_leader = worker.index() == 0;
     worker.dataflow_named(&format!("query {id}"), |scope| {
-        let (nodes, button) = base.import_frontier(scope, "NodesByLabel");
+        let (nodes, button) = base.nodes.import_frontier(scope, "NodesByLabel");
         let label = plan.scan.label.clone();
         let mut evaluate = RowEvaluator::new(id.clone(), plan.clone());
         let arranged = nodes

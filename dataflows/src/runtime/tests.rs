@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::*;
 use crate::cypher::ast::CmpOp;
 use crate::plan::{Column, Expr, LabelScan};
-use crate::value::Properties;
+use crate::value::{Node, Properties};
 
 /// `MATCH (n:item) WHERE n.v > 50 RETURN n.name, n.v`
 fn plan() -> QueryPlan {
@@ -32,7 +32,7 @@ fn node(label: &str, id: u64, v: i64) -> Arc<Node> {
     properties.insert(Arc::from("v"), Value::Int(v));
     Arc::new(Node {
         id: Arc::from(format!("{label}:{id}").as_str()),
-        label: Arc::from(label),
+        labels: Arc::from([Arc::from(label)]),
         properties,
     })
 }
@@ -51,8 +51,9 @@ fn oracle(nodes: &BTreeMap<u64, Arc<Node>>) -> Vec<Row> {
 fn peek(runtime: &Runtime, id: &str) -> Vec<Row> {
     let (tx, rx) = mpsc::channel();
     runtime.peek(id, Box::new(move |rows| tx.send(rows).unwrap())).unwrap();
-    let mut rows =
+    let (at, mut rows) =
         rx.recv_timeout(Duration::from_secs(10)).expect("peek answered").expect("peek ok");
+    assert_eq!(at, runtime.next_time() - 1, "a peek reflects every applied transaction");
     rows.sort();
     rows
 }
@@ -95,16 +96,16 @@ fn incremental_equals_oracle(workers: usize) {
         for _ in 0..(next() % 4 + 1) {
             let id = next() % 20;
             if let Some(old) = nodes.remove(&id) {
-                updates.push((old, -1));
+                updates.push((Element::Node(old), -1));
             }
             if next() % 4 != 0 {
                 let new = node("item", id, (next() % 100) as i64);
                 nodes.insert(id, new.clone());
-                updates.push((new, 1));
+                updates.push((Element::Node(new), 1));
             }
             // A node of another label never reaches the query.
-            updates.push((node("other", id, 99), 1));
-            updates.push((node("other", id, 99), -1));
+            updates.push((Element::Node(node("other", id, 99)), 1));
+            updates.push((Element::Node(node("other", id, 99)), -1));
         }
         let time = runtime.apply(updates);
         loop {
@@ -157,8 +158,11 @@ fn a_value_change_is_one_update() {
             }),
         )
         .unwrap();
-    runtime.apply(vec![(node("item", 1, 60), 1)]);
-    let t = runtime.apply(vec![(node("item", 1, 60), -1), (node("item", 1, 70), 1)]);
+    runtime.apply(vec![(Element::Node(node("item", 1, 60)), 1)]);
+    let t = runtime.apply(vec![
+        (Element::Node(node("item", 1, 60)), -1),
+        (Element::Node(node("item", 1, 70)), 1),
+    ]);
     let mut changes = Vec::new();
     while let Ok(event) = rx.recv_timeout(Duration::from_secs(10)) {
         match event {

@@ -10,9 +10,9 @@ use timely::progress::Antichain;
 use timely::worker::Worker;
 
 use super::peek::PendingPeek;
-use super::render::{self, BaseTrace, InstalledQuery};
+use super::render::{self, Base, InstalledQuery};
 use super::{Command, Diff, Time};
-use crate::value::Node;
+use crate::value::Element;
 
 /// The longest a worker parks without a command or a message from a peer. Commands unpark it
 /// at once; the timeout only bounds how long idle merging effort and peeks wait.
@@ -21,10 +21,8 @@ const PARK_TIMEOUT: Duration = Duration::from_millis(20);
 /// Runs until [`Command::Shutdown`] or until the controller goes away.
 pub(super) fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>) {
     let index = worker.index();
-    let mut input = InputSession::<Time, (std::sync::Arc<str>, Arc<Node>), Diff>::new();
-    let mut base: BaseTrace = worker.dataflow_named("base", |scope| {
-        input.to_collection(scope).arrange_by_key_named("NodesByLabel").trace
-    });
+    let mut input = InputSession::<Time, Element, Diff>::new();
+    let mut base = worker.dataflow_named("base", |scope| Base::build(input.to_collection(scope)));
     // Time 0 is never used: the first transaction gets time 1.
     input.advance_to(1);
     input.flush();
@@ -49,8 +47,8 @@ pub(super) fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>) {
             match command {
                 Command::Txn { time, updates } => {
                     let input = input.as_mut().expect("transactions go to worker 0 only");
-                    for (node, diff) in updates {
-                        input.update_at((node.label.clone(), node), time, diff);
+                    for (element, diff) in updates {
+                        input.update_at(element, time, diff);
                     }
                     input.advance_to(time + 1);
                     dirty = true;
@@ -74,8 +72,7 @@ pub(super) fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>) {
                 },
                 Command::Compact { upto } => {
                     let frontier = Antichain::from_elem(upto);
-                    base.set_logical_compaction(frontier.borrow());
-                    base.set_physical_compaction(frontier.borrow());
+                    base.compact(&frontier);
                     for query in queries.values_mut() {
                         query.results.set_logical_compaction(frontier.borrow());
                         query.results.set_physical_compaction(frontier.borrow());

@@ -1,14 +1,9 @@
 //! Reading the tables as of the slot's exported snapshot.
 
-use std::sync::Arc;
-
-use ripple_dataflows::value::Node;
 use tokio_postgres::{Client, IsolationLevel, SimpleQueryMessage};
 
-use super::tables::Tables;
+use super::tables::{Tables, Update};
 use super::PgSourceError;
-
-type Diff = ripple_dataflows::runtime::Diff;
 
 /// Reads every table inside the exported snapshot `snapshot` and returns one transaction:
 /// retractions of every row held so far, then every row read. For a first bootstrap the
@@ -17,7 +12,7 @@ pub(super) async fn read(
     client: &mut Client,
     snapshot: &str,
     tables: &mut Tables,
-) -> Result<(Vec<(Arc<Node>, Diff)>, u64), PgSourceError> {
+) -> Result<(Vec<Update>, u64), PgSourceError> {
     let mut updates = tables.clear();
     let tx = client
         .build_transaction()

@@ -9,19 +9,21 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ripple_dataflows::value::{Node, Properties, Value};
+use ripple_dataflows::value::{Element, Node, Properties, Value};
 
 use super::catalog::TableInfo;
 use super::pgoutput::{Message, Relation, TupleValue};
 use super::text::parse_text;
 use super::PgSourceError;
 
-type Diff = ripple_dataflows::runtime::Diff;
+/// A change to the graph, as the engine takes it.
+pub(super) type Update = (Element, ripple_dataflows::runtime::Diff);
 
 /// One table's mapping and current rows.
 struct Table {
     info: TableInfo,
-    label: Arc<str>,
+    /// The node labels: the bare table name.
+    labels: Arc<[Arc<str>]>,
     /// Current node per element id.
     rows: HashMap<Arc<str>, Arc<Node>>,
 }
@@ -40,8 +42,8 @@ impl Tables {
             .into_iter()
             .map(|info| {
                 let key = (info.schema.clone(), info.name.clone());
-                let label = Arc::from(info.name.as_str());
-                (key, Table { info, label, rows: HashMap::new() })
+                let labels = Arc::from([Arc::from(info.name.as_str())]);
+                (key, Table { info, labels, rows: HashMap::new() })
             })
             .collect();
         Tables { tables, relations: HashMap::new() }
@@ -49,8 +51,11 @@ impl Tables {
 
     /// Retracts every row: the first half of a re-bootstrap, whose second half adds the
     /// snapshot's rows in the same transaction, so queries see only the net difference.
-    pub(super) fn clear(&mut self) -> Vec<(Arc<Node>, Diff)> {
-        self.tables.values_mut().flat_map(|t| t.rows.drain().map(|(_, node)| (node, -1))).collect()
+    pub(super) fn clear(&mut self) -> Vec<Update> {
+        self.tables
+            .values_mut()
+            .flat_map(|t| t.rows.drain().map(|(_, node)| (Element::Node(node), -1)))
+            .collect()
     }
 
     /// The tables to read in a bootstrap.
@@ -63,7 +68,7 @@ impl Tables {
         &mut self,
         table: &(String, String),
         values: Vec<Option<String>>,
-        out: &mut Vec<(Arc<Node>, Diff)>,
+        out: &mut Vec<Update>,
     ) -> Result<(), PgSourceError> {
         let t = self.tables.get_mut(table).expect("bootstrap reads known tables");
         let columns: Vec<(&str, u32)> =
@@ -81,7 +86,7 @@ impl Tables {
     pub(super) fn apply(
         &mut self,
         message: Message,
-        out: &mut Vec<(Arc<Node>, Diff)>,
+        out: &mut Vec<Update>,
     ) -> Result<(), PgSourceError> {
         match message {
             Message::Relation(relation) => {
@@ -107,7 +112,7 @@ impl Tables {
                     let node = table.node(&columns, new.into_iter(), previous.as_deref())?;
                     if let Some(old_id) = old_id.filter(|id| *id != new_id) {
                         if let Some(old_node) = table.rows.remove(&old_id) {
-                            out.push((old_node, -1));
+                            out.push((Element::Node(old_node), -1));
                         }
                     }
                     table.upsert(node, out);
@@ -117,14 +122,14 @@ impl Tables {
                 if let Some((table, columns)) = self.table_of(relation)? {
                     let id = table.element_id(&columns, &old.values)?;
                     if let Some(node) = table.rows.remove(&id) {
-                        out.push((node, -1));
+                        out.push((Element::Node(node), -1));
                     }
                 }
             }
             Message::Truncate { relations, .. } => {
                 for relation in relations {
                     if let Some((table, _)) = self.table_of(relation)? {
-                        out.extend(table.rows.drain().map(|(_, node)| (node, -1)));
+                        out.extend(table.rows.drain().map(|(_, node)| (Element::Node(node), -1)));
                     }
                 }
             }
@@ -153,14 +158,14 @@ impl Tables {
 
 impl Table {
     /// Replaces the row with the same element id, retracting the old version.
-    fn upsert(&mut self, node: Arc<Node>, out: &mut Vec<(Arc<Node>, Diff)>) {
+    fn upsert(&mut self, node: Arc<Node>, out: &mut Vec<Update>) {
         if let Some(old) = self.rows.insert(node.id.clone(), node.clone()) {
             if old == node {
                 return;
             }
-            out.push((old, -1));
+            out.push((Element::Node(old), -1));
         }
-        out.push((node, 1));
+        out.push((Element::Node(node), 1));
     }
 
     /// `table:key` for public tables, `schema.table:key` otherwise; composite keys are joined
@@ -229,6 +234,6 @@ impl Table {
             };
             properties.insert(Arc::from(*name), value);
         }
-        Ok(Arc::new(Node { id, label: self.label.clone(), properties }))
+        Ok(Arc::new(Node { id, labels: self.labels.clone(), properties }))
     }
 }
