@@ -10,3 +10,4 @@ pub mod queries;
 pub mod reactions;
 pub mod server;
 pub mod sources;
+pub mod state;
