@@ -14,7 +14,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use crate::cypher::ast::{CmpOp, Span};
+use crate::cypher::ast::{CmpOp, Quantifier, Span};
 use crate::plan::{ArithOp, Expr, Function, StringOp};
 use crate::value::{Properties, Value};
 
@@ -114,6 +114,70 @@ impl Expr {
             Expr::Call(f, args, span) => {
                 let args = args.iter().map(|a| a.eval(row)).collect::<Result<Vec<_>>>()?;
                 call(*f, args, *span)
+            }
+            Expr::Index(base, index, span) => {
+                index_value(&base.eval(row)?, &index.eval(row)?, *span)
+            }
+            Expr::Slice(base, from, to) => {
+                let bound = |e: &Option<Box<Expr>>| e.as_ref().map(|e| e.eval(row)).transpose();
+                slice(&base.eval(row)?, bound(from)?, bound(to)?)
+            }
+            Expr::HasLabels(base, labels) => Ok(match base.eval(row)? {
+                Value::Null => Value::Null,
+                Value::Node(n) => Value::Bool(labels.iter().all(|l| n.has_label(l))),
+                Value::Relationship(r) => Value::Bool(labels.iter().all(|l| *l == r.rel_type)),
+                other => {
+                    return Err(EvalError::new(
+                        format!("label predicates need a node, got {} {other}", other.type_name()),
+                        None,
+                    ))
+                }
+            }),
+            Expr::ListComprehension { list, slot, predicate, projection } => {
+                let Some(items) = list_items(list.eval(row)?)? else { return Ok(Value::Null) };
+                let mut scope = scoped_row(row, *slot);
+                let mut out = Vec::new();
+                for item in items.iter() {
+                    scope[*slot] = item.clone();
+                    if let Some(p) = predicate {
+                        if p.eval_predicate(&scope)? != Some(true) {
+                            continue;
+                        }
+                    }
+                    out.push(match projection {
+                        Some(e) => e.eval(&scope)?,
+                        None => item.clone(),
+                    });
+                }
+                Ok(Value::List(out.into()))
+            }
+            Expr::Quantified { quantifier, list, slot, predicate } => {
+                let Some(items) = list_items(list.eval(row)?)? else { return Ok(Value::Null) };
+                let mut scope = scoped_row(row, *slot);
+                let (mut trues, mut nulls) = (0usize, 0usize);
+                for item in items.iter() {
+                    scope[*slot] = item.clone();
+                    match predicate.eval_predicate(&scope)? {
+                        Some(true) => trues += 1,
+                        None => nulls += 1,
+                        Some(false) => {}
+                    }
+                }
+                let falses = items.len() - trues - nulls;
+                Ok(tri_to_value(match quantifier {
+                    Quantifier::All if falses > 0 => Some(false),
+                    Quantifier::All if nulls > 0 => None,
+                    Quantifier::All => Some(true),
+                    Quantifier::Any if trues > 0 => Some(true),
+                    Quantifier::Any if nulls > 0 => None,
+                    Quantifier::Any => Some(false),
+                    Quantifier::None if trues > 0 => Some(false),
+                    Quantifier::None if nulls > 0 => None,
+                    Quantifier::None => Some(true),
+                    Quantifier::Single if trues > 1 => Some(false),
+                    Quantifier::Single if nulls > 0 => None,
+                    Quantifier::Single => Some(trues == 1),
+                }))
             }
         }
     }
@@ -337,119 +401,297 @@ fn in_list(item: &Value, list: &Value) -> Result<Value> {
     }
 }
 
-fn call(f: Function, mut args: Vec<Value>, span: Span) -> Result<Value> {
+fn call(f: Function, args: Vec<Value>, span: Span) -> Result<Value> {
     let type_error = |what: &str, v: &Value| {
-        EvalError::new(format!("{what} cannot take {} {v}", v.type_name()), Some(span))
+        EvalError::new(format!("{what}() cannot take {} {v}", v.type_name()), Some(span))
     };
-    if f == Function::Coalesce {
-        return Ok(args.into_iter().find(|v| !v.is_null()).unwrap_or(Value::Null));
+    match f {
+        Function::Coalesce => {
+            return Ok(args.into_iter().find(|v| !v.is_null()).unwrap_or(Value::Null))
+        }
+        Function::Pi => return Ok(Value::float(std::f64::consts::PI)),
+        Function::E => return Ok(Value::float(std::f64::consts::E)),
+        _ => {}
     }
-    let arg = args.pop().unwrap_or(Value::Null);
-    if arg.is_null() {
+    // Every other function returns null when any argument is null.
+    if args.iter().any(Value::is_null) {
         return Ok(Value::Null);
     }
-    let number = |name: &str, op: fn(f64) -> f64| match &arg {
-        Value::Int(i) if name != "sqrt" => Ok(Value::Int(*i)),
+    let mut args = args.into_iter();
+    let arg = args.next().unwrap_or(Value::Null);
+    let int_arg = |v: Option<Value>, what: &str| match v {
+        Some(Value::Int(i)) => Ok(i),
+        Some(other) => Err(type_error(what, &other)),
+        None => Err(EvalError::new(format!("{what}() is missing an argument"), Some(span))),
+    };
+    let float_fn = |name: &str, op: fn(f64) -> f64| match &arg {
         Value::Int(i) => Ok(Value::float(op(*i as f64))),
         Value::Float(x) => Ok(Value::float(op(x.0))),
         other => Err(type_error(name, other)),
     };
+    let string = |name: &str| match &arg {
+        Value::Str(s) => Ok(s.clone()),
+        other => Err(type_error(name, other)),
+    };
     match f {
-        Function::Coalesce => unreachable!("handled above"),
+        Function::Coalesce | Function::Pi | Function::E => unreachable!("handled above"),
         Function::Size => match &arg {
             Value::List(items) => Ok(Value::Int(items.len() as i64)),
             Value::Str(s) => Ok(Value::Int(s.chars().count() as i64)),
-            other => Err(type_error("size()", other)),
+            other => Err(type_error("size", other)),
         },
-        Function::ToUpper | Function::ToLower | Function::Trim => match &arg {
-            Value::Str(s) => Ok(Value::Str(
-                match f {
-                    Function::ToUpper => s.to_uppercase(),
-                    Function::ToLower => s.to_lowercase(),
-                    _ => s.trim().to_string(),
-                }
-                .into(),
-            )),
-            other => Err(type_error("string function", other)),
-        },
+        Function::ToUpper => Ok(Value::Str(string("toUpper")?.to_uppercase().into())),
+        Function::ToLower => Ok(Value::Str(string("toLower")?.to_lowercase().into())),
+        Function::Trim => Ok(Value::Str(string("trim")?.trim().into())),
+        Function::LTrim => Ok(Value::Str(string("lTrim")?.trim_start().into())),
+        Function::RTrim => Ok(Value::Str(string("rTrim")?.trim_end().into())),
         Function::ToString => match &arg {
             Value::Str(_) => Ok(arg),
-            Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
-                let text = match &arg {
-                    Value::Float(x) => format_float(x.0),
-                    other => other.to_string(),
-                };
-                Ok(Value::Str(text.into()))
-            }
-            other => Err(type_error("toString()", other)),
+            Value::Float(x) => Ok(Value::Str(format_float(x.0).into())),
+            Value::Int(_) | Value::Bool(_) => Ok(Value::Str(arg.to_string().into())),
+            other => Err(type_error("toString", other)),
         },
         Function::ToInteger => Ok(match &arg {
             Value::Int(_) => arg,
-            Value::Float(x) if x.0.is_finite() && x.0.abs() < 9.2e18 => Value::Int(x.0 as i64),
-            Value::Float(_) => Value::Null,
-            Value::Str(s) => s
-                .trim()
-                .parse::<i64>()
-                .map(Value::Int)
-                .or_else(|_| {
-                    s.trim()
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|x| x.is_finite() && x.abs() < 9.2e18)
-                        .map(|x| Value::Int(x as i64))
-                        .ok_or(())
-                })
-                .unwrap_or(Value::Null),
+            Value::Float(x) => float_to_int(x.0),
+            Value::Str(s) => match s.trim().parse::<i64>() {
+                Ok(i) => Value::Int(i),
+                Err(_) => s.trim().parse::<f64>().map_or(Value::Null, float_to_int),
+            },
             Value::Bool(b) => Value::Int(*b as i64),
-            other => return Err(type_error("toInteger()", other)),
+            other => return Err(type_error("toInteger", other)),
         }),
         Function::ToFloat => Ok(match &arg {
             Value::Float(_) => arg,
             Value::Int(i) => Value::float(*i as f64),
             Value::Str(s) => s.trim().parse::<f64>().map(Value::float).unwrap_or(Value::Null),
-            other => return Err(type_error("toFloat()", other)),
+            other => return Err(type_error("toFloat", other)),
+        }),
+        Function::ToBoolean => Ok(match &arg {
+            Value::Bool(_) => arg,
+            Value::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => Value::Null,
+            },
+            Value::Int(i) => Value::Bool(*i != 0),
+            other => return Err(type_error("toBoolean", other)),
         }),
         Function::Abs => match &arg {
             Value::Int(i) => i
                 .checked_abs()
                 .map(Value::Int)
                 .ok_or_else(|| EvalError::new(format!("integer overflow in abs({i})"), Some(span))),
-            _ => number("abs()", f64::abs),
+            _ => float_fn("abs", f64::abs),
         },
-        Function::Round => match &arg {
-            Value::Int(i) => Ok(Value::float(*i as f64)),
-            // openCypher rounds half up (towards positive infinity).
-            _ => number("round()", |x| (x + 0.5).floor()),
+        Function::Sign => match &arg {
+            Value::Int(i) => Ok(Value::Int(i.signum())),
+            Value::Float(x) if x.0 == 0.0 => Ok(Value::Int(0)),
+            Value::Float(x) => Ok(Value::Int(x.0.signum() as i64)),
+            other => Err(type_error("sign", other)),
         },
-        Function::Floor | Function::Ceil => match &arg {
-            Value::Int(i) => Ok(Value::float(*i as f64)),
-            _ if f == Function::Floor => number("floor()", f64::floor),
-            _ => number("ceil()", f64::ceil),
-        },
-        Function::Sqrt => number("sqrt", f64::sqrt),
+        // openCypher rounds half up (towards positive infinity).
+        Function::Round => float_fn("round", |x| (x + 0.5).floor()),
+        Function::Floor => float_fn("floor", f64::floor),
+        Function::Ceil => float_fn("ceil", f64::ceil),
+        Function::Sqrt => float_fn("sqrt", f64::sqrt),
+        Function::Exp => float_fn("exp", f64::exp),
+        Function::Log => float_fn("log", f64::ln),
+        Function::Log10 => float_fn("log10", f64::log10),
+        Function::Sin => float_fn("sin", f64::sin),
+        Function::Cos => float_fn("cos", f64::cos),
+        Function::Tan => float_fn("tan", f64::tan),
         Function::ElementId => match &arg {
             Value::Node(n) => Ok(Value::Str(n.id.clone())),
             Value::Relationship(r) => Ok(Value::Str(r.id.clone())),
-            other => Err(type_error("elementId()", other)),
+            other => Err(type_error("elementId", other)),
         },
         Function::Labels => match &arg {
             Value::Node(n) => {
                 Ok(Value::List(n.labels.iter().map(|l| Value::Str(l.clone())).collect()))
             }
-            other => Err(type_error("labels()", other)),
+            other => Err(type_error("labels", other)),
+        },
+        Function::Type => match &arg {
+            Value::Relationship(r) => Ok(Value::Str(r.rel_type.clone())),
+            other => Err(type_error("type", other)),
         },
         Function::Keys => match &arg {
             Value::Node(n) => Ok(keys(&n.properties)),
             Value::Relationship(r) => Ok(keys(&r.properties)),
             Value::Map(m) => Ok(keys(m)),
-            other => Err(type_error("keys()", other)),
+            other => Err(type_error("keys", other)),
         },
         Function::Properties => match &arg {
-            Value::Node(n) => Ok(Value::Map(Arc::new(n.properties.clone()))),
-            Value::Relationship(r) => Ok(Value::Map(Arc::new(r.properties.clone()))),
+            Value::Node(n) => Ok(Value::Map(Arc::new(without_nulls(&n.properties)))),
+            Value::Relationship(r) => Ok(Value::Map(Arc::new(without_nulls(&r.properties)))),
             Value::Map(_) => Ok(arg),
-            other => Err(type_error("properties()", other)),
+            other => Err(type_error("properties", other)),
         },
+        Function::Range => {
+            let start = int_arg(Some(arg), "range")?;
+            let end = int_arg(args.next(), "range")?;
+            let step = match args.next() {
+                None => 1,
+                step => int_arg(step, "range")?,
+            };
+            if step == 0 {
+                return Err(EvalError::new("range() step must not be zero", Some(span)));
+            }
+            let count = if (step > 0 && start > end) || (step < 0 && start < end) {
+                0
+            } else {
+                (end as i128 - start as i128) / step as i128 + 1
+            };
+            if count > 10_000_000 {
+                return Err(EvalError::new(
+                    "range() would create more than 10 million elements",
+                    Some(span),
+                ));
+            }
+            Ok(Value::List(
+                (0..count).map(|i| Value::Int((start as i128 + i * step as i128) as i64)).collect(),
+            ))
+        }
+        Function::Head | Function::Last | Function::Tail => match &arg {
+            Value::List(items) => Ok(match f {
+                Function::Head => items.first().cloned().unwrap_or(Value::Null),
+                Function::Last => items.last().cloned().unwrap_or(Value::Null),
+                _ => Value::List(items.iter().skip(1).cloned().collect()),
+            }),
+            other => Err(type_error("list function", other)),
+        },
+        Function::Reverse => match &arg {
+            Value::List(items) => Ok(Value::List(items.iter().rev().cloned().collect())),
+            Value::Str(s) => Ok(Value::Str(s.chars().rev().collect::<String>().into())),
+            other => Err(type_error("reverse", other)),
+        },
+        Function::Substring => {
+            let s = string("substring")?;
+            let start = int_arg(args.next(), "substring")?;
+            let length = args.next().map(|v| int_arg(Some(v), "substring")).transpose()?;
+            if start < 0 || length.is_some_and(|l| l < 0) {
+                return Err(EvalError::new("substring() takes non-negative positions", Some(span)));
+            }
+            let chars = s.chars().skip(start as usize);
+            Ok(Value::Str(
+                match length {
+                    Some(l) => chars.take(l as usize).collect::<String>(),
+                    None => chars.collect::<String>(),
+                }
+                .into(),
+            ))
+        }
+        Function::Left | Function::Right => {
+            let s = string("left/right")?;
+            let n = int_arg(args.next(), "left/right")?;
+            if n < 0 {
+                return Err(EvalError::new(
+                    "left()/right() take a non-negative length",
+                    Some(span),
+                ));
+            }
+            let count = s.chars().count();
+            let taken: String = if f == Function::Left {
+                s.chars().take(n as usize).collect()
+            } else {
+                s.chars().skip(count.saturating_sub(n as usize)).collect()
+            };
+            Ok(Value::Str(taken.into()))
+        }
+        Function::Replace => {
+            let s = string("replace")?;
+            match (args.next(), args.next()) {
+                (Some(Value::Str(from)), Some(Value::Str(to))) => {
+                    Ok(Value::Str(s.replace(&*from, &to).into()))
+                }
+                _ => Err(EvalError::new("replace() takes three strings", Some(span))),
+            }
+        }
+        Function::Split => {
+            let s = string("split")?;
+            match args.next() {
+                Some(Value::Str(delimiter)) => {
+                    Ok(Value::List(s.split(&*delimiter).map(Value::str).collect()))
+                }
+                _ => Err(EvalError::new("split() takes two strings", Some(span))),
+            }
+        }
+    }
+}
+
+fn float_to_int(x: f64) -> Value {
+    if x.is_finite() && x.abs() < 9.2e18 {
+        Value::Int(x.trunc() as i64)
+    } else {
+        Value::Null
+    }
+}
+
+fn without_nulls(map: &Properties) -> Properties {
+    map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// The row extended so that `slot` exists, for a comprehension's element variable.
+fn scoped_row(row: &[Value], slot: usize) -> Vec<Value> {
+    let mut scope = row.to_vec();
+    if scope.len() <= slot {
+        scope.resize(slot + 1, Value::Null);
+    }
+    scope
+}
+
+/// The items of a list operand; `None` for null; an error for anything else.
+fn list_items(v: Value) -> Result<Option<Arc<[Value]>>> {
+    match v {
+        Value::List(items) => Ok(Some(items)),
+        Value::Null => Ok(None),
+        other => {
+            Err(EvalError::new(format!("expected a LIST, got {} {other}", other.type_name()), None))
+        }
+    }
+}
+
+fn index_value(base: &Value, index: &Value, span: Span) -> Result<Value> {
+    match (base, index) {
+        (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
+        (Value::List(items), Value::Int(i)) => {
+            let len = items.len() as i64;
+            let at = if *i < 0 { len + i } else { *i };
+            Ok(if (0..len).contains(&at) { items[at as usize].clone() } else { Value::Null })
+        }
+        (Value::Map(_) | Value::Node(_) | Value::Relationship(_), Value::Str(key)) => {
+            property(base, key)
+        }
+        _ => Err(EvalError::new(
+            format!("cannot index {} {base} with {} {index}", base.type_name(), index.type_name()),
+            Some(span),
+        )),
+    }
+}
+
+fn slice(base: &Value, from: Option<Value>, to: Option<Value>) -> Result<Value> {
+    let Value::List(items) = base else {
+        return match base {
+            Value::Null => Ok(Value::Null),
+            other => {
+                Err(EvalError::new(format!("cannot slice {} {other}", other.type_name()), None))
+            }
+        };
+    };
+    let len = items.len() as i64;
+    let bound = |v: Option<Value>, default: i64| match v {
+        None => Ok(Some(default)),
+        Some(Value::Null) => Ok(None),
+        Some(Value::Int(i)) => Ok(Some(if i < 0 { (len + i).max(0) } else { i.min(len) })),
+        Some(other) => {
+            Err(EvalError::new(format!("slice bounds must be integers, got {other}"), None))
+        }
+    };
+    match (bound(from, 0)?, bound(to, len)?) {
+        (Some(a), Some(b)) if a < b => Ok(Value::List(items[a as usize..b as usize].into())),
+        (Some(_), Some(_)) => Ok(Value::List(Arc::from([]))),
+        _ => Ok(Value::Null),
     }
 }
 

@@ -10,6 +10,7 @@
 //! * [`runtime`]: timely workers that maintain the plans as differential dataflows.
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod cypher;
 pub mod eval;
 pub mod plan;
@@ -20,5 +21,5 @@ pub use value::{Element, Node, Relationship, Value};
 
 /// Parses and compiles a continuous query.
 pub fn compile(text: &str) -> Result<plan::QueryPlan, cypher::CypherError> {
-    plan::compile(&cypher::parse(text)?)
+    plan::compile(text, &cypher::parse(text)?)
 }

@@ -1,31 +1,18 @@
 //! Syntax tree → [`QueryPlan`], with every unsupported construct rejected by name at its span.
 //!
-//! Column naming follows Drasi (drasi-compat.md §2): the alias if there is one; an unaliased
-//! property access `m.name` is named by the key (`name`); an unaliased function call by the
-//! function's name; anything else by its source text.
+//! Clauses are compiled in order onto one operator chain; a [`Scope`] tracks which variable
+//! lives in which slot. Column naming follows Drasi (drasi-compat.md §2): the alias if there is
+//! one; an unaliased property access `m.name` is named by the key (`name`); an unaliased
+//! function call by the function's name; anything else by its source text.
 
 use std::sync::Arc;
 
-use super::{ArithOp, Column, Expr, Function, LabelScan, QueryPlan, StringOp};
-use crate::cypher::ast::{self, BinaryOp, Clause, ExprKind, Literal, Span, UnaryOp};
+use super::{Aggregate, AggregateFunction, ArithOp, Expr, Function, Op, QueryPlan, Step, StringOp};
+use crate::cypher::ast::{self, BinaryOp, Clause, Direction, ExprKind, Literal, Span, UnaryOp};
 use crate::cypher::CypherError;
 use crate::value::Value;
 
 type Result<T> = std::result::Result<T, CypherError>;
-
-/// Aggregating functions: recognised so that they are reported as such, not as unknown.
-const AGGREGATES: &[&str] = &[
-    "count",
-    "sum",
-    "avg",
-    "min",
-    "max",
-    "collect",
-    "stdev",
-    "stdevp",
-    "percentilecont",
-    "percentiledisc",
-];
 
 /// Functions whose result changes without any data changing. A retraction must reproduce the
 /// row it retracts, so these cannot run until time-driven evaluation exists.
@@ -45,254 +32,638 @@ const NON_DETERMINISTIC: &[&str] = &[
     "date.realtime",
 ];
 
-/// Compiles a parsed query into a plan.
-///
-/// Today the supported shape is `MATCH (v:Label [{props}]) [WHERE ...] RETURN ...` with
-/// scalar expressions; everything else is rejected with the construct's name and span.
-pub fn compile(query: &ast::Query) -> Result<QueryPlan> {
+/// Compiles a parsed query. `text` is the query text the syntax tree's spans point into.
+pub fn compile(text: &str, query: &ast::Query) -> Result<QueryPlan> {
     if let Some(union) = query.unions.first() {
         return Err(unsupported("UNION", union.span));
     }
     let clauses = &query.first.clauses;
-    for clause in clauses {
-        check_clause_supported(clause)?;
+    let mut builder = Builder { text, op: Op::Unit, scope: Scope::default() };
+    for (i, clause) in clauses.iter().enumerate() {
+        let last = i + 1 == clauses.len();
+        match clause {
+            Clause::Unsupported { name, span } => {
+                return Err(CypherError::unsupported(
+                    format!(
+                        "{name} is not supported in a continuous query: continuous queries are read-only"
+                    ),
+                    *span,
+                ))
+            }
+            Clause::Match(m) => builder.match_clause(m)?,
+            Clause::Unwind(u) => builder.unwind(u)?,
+            Clause::With(w) => builder.with(w)?,
+            Clause::Return(r) if last => return builder.finish(r),
+            Clause::Return(r) => {
+                return Err(CypherError::syntax("RETURN must be the last clause", r.span))
+            }
+        }
     }
-    let (m, ret) = match clauses.as_slice() {
-        [Clause::Match(m), Clause::Return(r)] => (m, r),
-        [Clause::Return(r)] => {
-            return Err(CypherError::unsupported(
-                "a continuous query must start with MATCH",
-                r.span,
-            ))
-        }
-        [Clause::Match(_), Clause::Match(second), ..] => {
-            return Err(unsupported("more than one MATCH clause", second.span))
-        }
-        _ => {
-            let span = clauses.first().map_or(query.span, clause_span);
-            return Err(CypherError::unsupported(
-                "a continuous query must have the form MATCH ... RETURN ...",
-                span,
-            ));
-        }
-    };
-
-    let (scan, inline_filter) = compile_match(m)?;
-    let scope = Scope { variable: scan.variable.clone() };
-    let mut filter = inline_filter;
-    if let Some(w) = &m.where_ {
-        let predicate = scope.expr(w)?;
-        filter = Some(match filter {
-            Some(f) => Expr::And(Box::new(f), Box::new(predicate)),
-            None => predicate,
-        });
-    }
-    let columns = compile_return(&ret.projection, &scope)?;
-    Ok(QueryPlan { scan, filter, columns })
+    Err(CypherError::syntax("a query must end with RETURN", Span::new(text.len(), text.len())))
 }
 
 fn unsupported(construct: &str, span: Span) -> CypherError {
     CypherError::unsupported(format!("{construct} is not supported yet"), span)
 }
 
-fn clause_span(clause: &Clause) -> Span {
-    match clause {
-        Clause::Match(m) => m.span,
-        Clause::Unwind(u) => u.span,
-        Clause::With(w) => w.span,
-        Clause::Return(r) => r.span,
-        Clause::Unsupported { span, .. } => *span,
-    }
+/// What a slot holds, for the checks patterns need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Node,
+    Relationship,
+    Value,
 }
 
-fn check_clause_supported(clause: &Clause) -> Result<()> {
-    match clause {
-        Clause::Unsupported { name, span } => Err(CypherError::unsupported(
-            format!(
-                "{name} is not supported in a continuous query: continuous queries are read-only"
-            ),
-            *span,
-        )),
-        Clause::Match(m) if m.optional => Err(unsupported("OPTIONAL MATCH", m.span)),
-        Clause::Unwind(u) => Err(unsupported("UNWIND", u.span)),
-        Clause::With(w) => Err(unsupported("WITH", w.span)),
-        _ => Ok(()),
-    }
-}
-
-fn compile_match(m: &ast::Match) -> Result<(LabelScan, Option<Expr>)> {
-    let pattern = match m.patterns.as_slice() {
-        [p] => p,
-        [_, second, ..] => return Err(unsupported("MATCH with several patterns", second.span)),
-        [] => return Err(CypherError::syntax("expected a pattern after MATCH", m.span)),
-    };
-    if let Some(v) = &pattern.variable {
-        return Err(unsupported("a path variable", v.span));
-    }
-    if let Some((rel, _)) = pattern.steps.first() {
-        return Err(unsupported("a relationship pattern", rel.span));
-    }
-    let node = &pattern.start;
-    let label = match node.labels.as_slice() {
-        [label] => label.name.clone(),
-        [] => {
-            return Err(CypherError::unsupported(
-                "a node pattern without a label cannot be matched: write (v:Label)",
-                node.span,
-            ))
-        }
-        [_, second, ..] => {
-            return Err(unsupported("a node pattern with several labels", second.span))
-        }
-    };
-    let variable: Arc<str> =
-        node.variable.as_ref().map_or_else(|| Arc::from(""), |v| v.name.clone());
-    let scope = Scope { variable: variable.clone() };
-    let filter = match &node.properties {
-        None => None,
-        Some(ast::Expr { kind: ExprKind::Map(entries), .. }) => entries
-            .iter()
-            .map(|(key, value)| -> Result<Expr> {
-                Ok(Expr::Compare(
-                    Box::new(Expr::Property(Box::new(Expr::Slot(0)), key.name.clone())),
-                    vec![(ast::CmpOp::Eq, scope.expr(value)?)],
-                ))
-            })
-            .try_fold(None, |acc: Option<Expr>, e| {
-                let e = e?;
-                Ok(Some(match acc {
-                    Some(a) => Expr::And(Box::new(a), Box::new(e)),
-                    None => e,
-                }))
-            })?,
-        Some(other) => return Err(unsupported("a parameter as a property map", other.span)),
-    };
-    Ok((LabelScan { variable, label }, filter))
-}
-
-fn compile_return(p: &ast::Projection, scope: &Scope) -> Result<Vec<Column>> {
-    if let Some(span) = p.distinct {
-        return Err(unsupported("DISTINCT", span));
-    }
-    for (keyword, span) in [
-        ("ORDER BY", p.order_by.as_ref().map(|o| o.1)),
-        ("SKIP", p.skip.as_ref().map(|s| s.1)),
-        ("LIMIT", p.limit.as_ref().map(|l| l.1)),
-    ] {
-        if let Some(span) = span {
-            return Err(CypherError::unsupported(
-                format!("{keyword} is not supported in a continuous query: results are an unordered, changing set"),
-                span,
-            ));
-        }
-    }
-    let mut columns = Vec::new();
-    if p.star.is_some() && !scope.variable.is_empty() {
-        columns.push(Column { name: scope.variable.clone(), expr: Expr::Slot(0) });
-    }
-    for item in &p.items {
-        let name: Arc<str> = match (&item.alias, &item.expr.kind) {
-            (Some(alias), _) => alias.name.clone(),
-            (None, ExprKind::Property(_, key)) => key.name.clone(),
-            (None, ExprKind::Function { name, .. }) => name.name.clone(),
-            (None, _) => Arc::from(item.text.as_str()),
-        };
-        if columns.iter().any(|c: &Column| c.name == name) {
-            return Err(CypherError::semantic(
-                format!("the column name '{name}' is used twice: rename one with AS"),
-                item.span,
-            ));
-        }
-        columns.push(Column { name, expr: scope.expr(&item.expr)? });
-    }
-    if columns.is_empty() {
-        return Err(CypherError::semantic(
-            "RETURN * has no variables to return",
-            p.star.unwrap_or_default(),
-        ));
-    }
-    Ok(columns)
-}
-
-/// The variables in scope: today a single node variable in slot 0.
+/// The variables in scope: slot `i` holds `slots[i]`. Anonymous pattern elements get slots
+/// with no name (`None`): they count for identity and uniqueness but cannot be referenced.
+#[derive(Clone, Debug, Default)]
 struct Scope {
-    variable: Arc<str>,
+    slots: Vec<(Option<Arc<str>>, Kind)>,
+    /// Comprehension variables bound while compiling an inner expression: (name, slot).
+    locals: Vec<(Arc<str>, usize)>,
 }
 
 impl Scope {
-    fn expr(&self, e: &ast::Expr) -> Result<Expr> {
-        let b = |e: &ast::Expr| self.expr(e).map(Box::new);
+    fn lookup(&self, name: &str) -> Option<(usize, Kind)> {
+        if let Some((_, slot)) = self.locals.iter().rev().find(|(n, _)| &**n == name) {
+            return Some((*slot, Kind::Value));
+        }
+        self.slots
+            .iter()
+            .position(|(n, _)| n.as_deref() == Some(name))
+            .map(|i| (i, self.slots[i].1))
+    }
+
+    fn width(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn bind(&mut self, name: Option<Arc<str>>, kind: Kind) -> usize {
+        self.slots.push((name, kind));
+        self.slots.len() - 1
+    }
+
+    /// The next free slot for a comprehension variable.
+    fn next_local(&self) -> usize {
+        self.width() + self.locals.len()
+    }
+}
+
+/// How a node pattern is reached: over relationship slot `rel` from node slot `from`.
+struct Reach {
+    from: usize,
+    rel: usize,
+    types: Vec<Arc<str>>,
+    direction: Direction,
+}
+
+/// Builds the operator chain clause by clause.
+struct Builder<'a> {
+    text: &'a str,
+    op: Op,
+    scope: Scope,
+}
+
+/// Where an aggregate call's value ends up while compiling an aggregating projection.
+struct AggregateContext<'a> {
+    /// Grouping key items: (source text, slot after aggregation).
+    keys: &'a [(String, usize)],
+    /// Aggregates found so far.
+    aggregates: Vec<Aggregate>,
+    /// Slot of the first aggregate after aggregation.
+    first_slot: usize,
+}
+
+impl Builder<'_> {
+    fn take_op(&mut self) -> Box<Op> {
+        Box::new(std::mem::replace(&mut self.op, Op::Unit))
+    }
+
+    fn source(&self, span: Span) -> &str {
+        self.text.get(span.start..span.end).unwrap_or("").trim()
+    }
+
+    fn match_clause(&mut self, m: &ast::Match) -> Result<()> {
+        let input_width = self.scope.width();
+        let mut steps = Vec::new();
+        let mut rel_slots = Vec::new();
+        let mut conjuncts = Vec::new();
+        for pattern in &m.patterns {
+            self.pattern(pattern, &mut steps, &mut rel_slots, &mut conjuncts)?;
+        }
+        if let Some(w) = &m.where_ {
+            conjuncts.push(self.expr(w, None)?);
+        }
+        let predicate = conjuncts.into_iter().reduce(|a, b| Expr::And(Box::new(a), Box::new(b)));
+        if m.optional && input_width == self.scope.width() {
+            return Err(unsupported("OPTIONAL MATCH that binds no new variable", m.span));
+        }
+        let input = self.take_op();
+        self.op = Op::Match {
+            input,
+            steps,
+            distinct_rels: rel_slots,
+            predicate,
+            optional: m.optional,
+            width: self.scope.width(),
+        };
+        Ok(())
+    }
+
+    fn pattern(
+        &mut self,
+        pattern: &ast::Pattern,
+        steps: &mut Vec<Step>,
+        rel_slots: &mut Vec<usize>,
+        conjuncts: &mut Vec<Expr>,
+    ) -> Result<()> {
+        if let Some(v) = &pattern.variable {
+            return Err(unsupported("a path variable", v.span));
+        }
+        let mut nodes: Vec<&ast::NodePattern> = vec![&pattern.start];
+        let mut rels: Vec<(&ast::RelPattern, Direction)> = Vec::new();
+        for (rel, node) in &pattern.steps {
+            rels.push((rel, rel.direction));
+            nodes.push(node);
+        }
+        let bound = |n: &ast::NodePattern| {
+            n.variable.as_ref().is_some_and(|v| self.scope.lookup(&v.name).is_some())
+        };
+        // Start from a node that is already bound, if any, so the pattern extends existing rows
+        // instead of forming a cartesian product.
+        let anchor = nodes.iter().position(|n| bound(n)).unwrap_or(0);
+        self.chain_from(&nodes, &rels, anchor, steps, rel_slots, conjuncts)
+    }
+
+    /// Matches a chain starting at node `at`: to the right, then (reversed) to the left.
+    #[allow(clippy::too_many_arguments)]
+    fn chain_from(
+        &mut self,
+        nodes: &[&ast::NodePattern],
+        rels: &[(&ast::RelPattern, Direction)],
+        at: usize,
+        steps: &mut Vec<Step>,
+        rel_slots: &mut Vec<usize>,
+        conjuncts: &mut Vec<Expr>,
+    ) -> Result<()> {
+        let anchor = self.node(nodes[at], None, steps, conjuncts)?;
+        let mut previous = anchor;
+        for ((rel, direction), node) in rels[at..].iter().zip(&nodes[at + 1..]) {
+            previous = self.expand(previous, rel, *direction, node, steps, rel_slots, conjuncts)?;
+        }
+        let (left_nodes, left_rels) = reverse_chain(&nodes[..=at], &rels[..at]);
+        let mut previous = anchor;
+        for ((rel, direction), node) in left_rels.iter().zip(&left_nodes[1..]) {
+            previous = self.expand(previous, rel, *direction, node, steps, rel_slots, conjuncts)?;
+        }
+        Ok(())
+    }
+
+    /// Binds (or checks) a node pattern; returns its slot.
+    fn node(
+        &mut self,
+        node: &ast::NodePattern,
+        reached_by: Option<Reach>,
+        steps: &mut Vec<Step>,
+        conjuncts: &mut Vec<Expr>,
+    ) -> Result<usize> {
+        let labels: Vec<Arc<str>> = node.labels.iter().map(|l| l.name.clone()).collect();
+        let existing = match &node.variable {
+            Some(v) => match self.scope.lookup(&v.name) {
+                Some((slot, Kind::Node)) => Some(slot),
+                Some(_) => {
+                    return Err(CypherError::semantic(
+                        format!("variable `{}` is not a node", v.name),
+                        v.span,
+                    ))
+                }
+                None => None,
+            },
+            None => None,
+        };
+        let slot = match (existing, reached_by) {
+            (Some(slot), None) => {
+                if !labels.is_empty() {
+                    steps.push(Step::CheckLabels { slot, labels });
+                }
+                slot
+            }
+            (Some(slot), Some(Reach { from, rel, types, direction })) => {
+                steps.push(Step::Expand {
+                    from,
+                    rel,
+                    to: slot,
+                    to_bound: true,
+                    types,
+                    direction,
+                    to_labels: labels,
+                });
+                slot
+            }
+            (None, None) => {
+                let slot =
+                    self.scope.bind(node.variable.as_ref().map(|v| v.name.clone()), Kind::Node);
+                steps.push(Step::ScanNodes { slot, labels });
+                slot
+            }
+            (None, Some(Reach { from, rel, types, direction })) => {
+                let slot =
+                    self.scope.bind(node.variable.as_ref().map(|v| v.name.clone()), Kind::Node);
+                steps.push(Step::Expand {
+                    from,
+                    rel,
+                    to: slot,
+                    to_bound: false,
+                    types,
+                    direction,
+                    to_labels: labels,
+                });
+                slot
+            }
+        };
+        if let Some(properties) = &node.properties {
+            conjuncts.extend(self.property_filters(slot, properties)?);
+        }
+        Ok(slot)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn expand(
+        &mut self,
+        from: usize,
+        rel: &ast::RelPattern,
+        direction: Direction,
+        node: &ast::NodePattern,
+        steps: &mut Vec<Step>,
+        rel_slots: &mut Vec<usize>,
+        conjuncts: &mut Vec<Expr>,
+    ) -> Result<usize> {
+        if rel.length.is_some() {
+            return Err(unsupported("a variable-length relationship pattern", rel.span));
+        }
+        if let Some(v) = &rel.variable {
+            if self.scope.lookup(&v.name).is_some() {
+                return Err(unsupported(
+                    "re-using a bound relationship variable in a pattern",
+                    v.span,
+                ));
+            }
+        }
+        let rel_slot =
+            self.scope.bind(rel.variable.as_ref().map(|v| v.name.clone()), Kind::Relationship);
+        rel_slots.push(rel_slot);
+        let types = rel.types.iter().map(|t| t.name.clone()).collect();
+        let reach = Reach { from, rel: rel_slot, types, direction };
+        let to = self.node(node, Some(reach), steps, conjuncts)?;
+        if let Some(properties) = &rel.properties {
+            conjuncts.extend(self.property_filters(rel_slot, properties)?);
+        }
+        Ok(to)
+    }
+
+    /// `{k: v, ...}` on a pattern element: `element.k = v AND ...`.
+    fn property_filters(&self, slot: usize, properties: &ast::Expr) -> Result<Vec<Expr>> {
+        let ExprKind::Map(entries) = &properties.kind else {
+            return Err(unsupported("a parameter as a property map", properties.span));
+        };
+        entries
+            .iter()
+            .map(|(key, value)| {
+                Ok(Expr::Compare(
+                    Box::new(Expr::Property(Box::new(Expr::Slot(slot)), key.name.clone())),
+                    vec![(ast::CmpOp::Eq, self.expr(value, None)?)],
+                ))
+            })
+            .collect()
+    }
+
+    fn unwind(&mut self, u: &ast::Unwind) -> Result<()> {
+        let list = self.expr(&u.expr, None)?;
+        let input = self.take_op();
+        self.op = Op::Unwind { input, list };
+        self.scope.bind(Some(u.variable.name.clone()), Kind::Value);
+        Ok(())
+    }
+
+    fn with(&mut self, w: &ast::With) -> Result<()> {
+        self.projection(&w.projection, false)?;
+        if let Some(predicate) = &w.where_ {
+            let predicate = self.expr(predicate, None)?;
+            let input = self.take_op();
+            self.op = Op::Filter { input, predicate };
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, r: &ast::Return) -> Result<QueryPlan> {
+        let columns = self.projection(&r.projection, true)?;
+        Ok(QueryPlan { root: self.op, columns })
+    }
+
+    /// Compiles WITH/RETURN items onto the chain; returns the new column names.
+    fn projection(&mut self, p: &ast::Projection, is_return: bool) -> Result<Vec<Arc<str>>> {
+        for (keyword, span) in [
+            ("ORDER BY", p.order_by.as_ref().map(|o| o.1)),
+            ("SKIP", p.skip.as_ref().map(|s| s.1)),
+            ("LIMIT", p.limit.as_ref().map(|l| l.1)),
+        ] {
+            if let Some(span) = span {
+                return Err(CypherError::unsupported(
+                    format!(
+                        "{keyword} is not supported in a continuous query: results are an unordered, changing set"
+                    ),
+                    span,
+                ));
+            }
+        }
+        // (name, expression, source text, span)
+        let mut items: Vec<(Arc<str>, &ast::Expr, String, Span)> = Vec::new();
+        let star_items: Vec<(Arc<str>, ast::Expr)>;
+        if let Some(span) = p.star {
+            star_items = self
+                .scope
+                .slots
+                .iter()
+                .filter_map(|(name, _)| name.clone())
+                .map(|name| {
+                    let expr = ast::Expr { kind: ExprKind::Variable(name.clone()), span };
+                    (name, expr)
+                })
+                .collect();
+            if star_items.is_empty() && p.items.is_empty() {
+                return Err(CypherError::semantic(
+                    "RETURN * / WITH * needs at least one variable in scope",
+                    span,
+                ));
+            }
+            for (name, expr) in &star_items {
+                items.push((name.clone(), expr, name.to_string(), span));
+            }
+        }
+        let first_item = items.len();
+        for item in &p.items {
+            let name: Arc<str> = match (&item.alias, &item.expr.kind) {
+                (Some(alias), _) => alias.name.clone(),
+                (None, ExprKind::Variable(v)) => v.clone(),
+                (None, _) if !is_return => {
+                    return Err(CypherError::semantic(
+                        "an expression in WITH must be aliased (use AS)",
+                        item.span,
+                    ))
+                }
+                (None, ExprKind::Property(_, key)) => key.name.clone(),
+                (None, ExprKind::Function { name, .. }) => name.name.clone(),
+                (None, _) => Arc::from(item.text.as_str()),
+            };
+            items.push((name, &item.expr, item.text.clone(), item.span));
+        }
+        // Drasi's short names (`m.name` → `name`) apply only where they are unambiguous; two
+        // unaliased `a.name, b.name` keep their full texts.
+        let names_now: Vec<Arc<str>> = items.iter().map(|(n, ..)| n.clone()).collect();
+        for (i, item) in p.items.iter().enumerate() {
+            let at = first_item + i;
+            let shortened = item.alias.is_none()
+                && matches!(item.expr.kind, ExprKind::Property(..) | ExprKind::Function { .. });
+            if shortened && names_now.iter().filter(|n| **n == names_now[at]).count() > 1 {
+                items[at].0 = Arc::from(item.text.as_str());
+            }
+        }
+        for (i, (name, _, _, span)) in items.iter().enumerate() {
+            if items[..i].iter().any(|(n, ..)| n == name) {
+                return Err(CypherError::semantic(
+                    format!("the column name '{name}' is used twice: rename one with AS"),
+                    *span,
+                ));
+            }
+        }
+
+        let aggregating = items.iter().any(|(_, e, ..)| contains_aggregate(e));
+        let names: Vec<Arc<str>> = items.iter().map(|(n, ..)| n.clone()).collect();
+        let kinds: Vec<Kind> = items.iter().map(|(_, e, ..)| self.kind_of(e)).collect();
+        if aggregating {
+            let mut key_exprs = Vec::new();
+            let mut key_texts = Vec::new();
+            for (_, e, text, _) in items.iter().filter(|(_, e, ..)| !contains_aggregate(e)) {
+                key_texts.push((text.clone(), key_exprs.len()));
+                key_exprs.push(self.expr(e, None)?);
+            }
+            let mut ctx = AggregateContext {
+                keys: &key_texts,
+                aggregates: Vec::new(),
+                first_slot: key_exprs.len(),
+            };
+            let mut outputs = Vec::new();
+            let mut next_key = 0;
+            for (_, e, ..) in &items {
+                if contains_aggregate(e) {
+                    outputs.push(self.expr(e, Some(&mut ctx))?);
+                } else {
+                    outputs.push(Expr::Slot(next_key));
+                    next_key += 1;
+                }
+            }
+            let input = self.take_op();
+            let aggregated = Op::Aggregate { input, keys: key_exprs, aggregates: ctx.aggregates };
+            self.op = Op::Project { input: Box::new(aggregated), exprs: outputs };
+        } else {
+            let exprs = items.iter().map(|(_, e, ..)| self.expr(e, None)).collect::<Result<_>>()?;
+            let input = self.take_op();
+            self.op = Op::Project { input, exprs };
+        }
+        if p.distinct.is_some() {
+            let input = self.take_op();
+            self.op = Op::Distinct { input };
+        }
+        self.scope = Scope {
+            slots: names.iter().cloned().map(Some).zip(kinds).collect(),
+            locals: Vec::new(),
+        };
+        Ok(names)
+    }
+
+    /// What a projected expression holds, so later patterns can reuse node variables.
+    fn kind_of(&self, e: &ast::Expr) -> Kind {
+        match &e.kind {
+            ExprKind::Variable(name) => self.scope.lookup(name).map_or(Kind::Value, |(_, k)| k),
+            _ => Kind::Value,
+        }
+    }
+
+    /// Compiles an expression. Inside an aggregating projection (`agg` is set), aggregate
+    /// calls become slots of the aggregation's output, and other subexpressions must be
+    /// grouping keys.
+    fn expr(&self, e: &ast::Expr, mut agg: Option<&mut AggregateContext<'_>>) -> Result<Expr> {
+        if let Some(ctx) = agg.as_deref_mut() {
+            if !contains_aggregate(e) {
+                let text = self.source(e.span);
+                if let Some((_, slot)) = ctx.keys.iter().find(|(t, _)| t == text) {
+                    return Ok(Expr::Slot(*slot));
+                }
+                if matches!(e.kind, ExprKind::Literal(_)) {
+                    return self.expr(e, None);
+                }
+                if !matches!(e.kind, ExprKind::Variable(_) | ExprKind::Property(..)) {
+                    return self.expr_inner(e, agg);
+                }
+                return Err(CypherError::semantic(
+                    format!(
+                        "`{text}` is neither aggregated nor a grouping key of this projection (add it as its own item)"
+                    ),
+                    e.span,
+                ));
+            }
+        }
+        self.expr_inner(e, agg)
+    }
+
+    fn expr_inner(
+        &self,
+        e: &ast::Expr,
+        mut agg: Option<&mut AggregateContext<'_>>,
+    ) -> Result<Expr> {
+        let mut sub = |x: &ast::Expr| self.expr(x, agg.as_deref_mut()).map(Box::new);
         Ok(match &e.kind {
             ExprKind::Literal(l) => Expr::Literal(literal(l)),
-            ExprKind::Variable(name) if !self.variable.is_empty() && **name == *self.variable => {
-                Expr::Slot(0)
-            }
-            ExprKind::Variable(name) => {
-                return Err(CypherError::semantic(
-                    format!("variable `{name}` is not defined"),
-                    e.span,
-                ))
-            }
-            ExprKind::Parameter(_) => return Err(unsupported("a query parameter", e.span)),
-            ExprKind::Property(base, key) => Expr::Property(b(base)?, key.name.clone()),
-            ExprKind::List(items) => {
-                Expr::List(items.iter().map(|i| self.expr(i)).collect::<Result<_>>()?)
-            }
-            ExprKind::Map(entries) => Expr::Map(
-                entries
-                    .iter()
-                    .map(|(k, v)| Ok((k.name.clone(), self.expr(v)?)))
-                    .collect::<Result<_>>()?,
-            ),
-            ExprKind::Unary(UnaryOp::Not, x) => Expr::Not(b(x)?),
-            ExprKind::Unary(UnaryOp::Neg, x) => match &x.kind {
-                // `-9223372036854775808` is representable only when the sign is folded in.
-                ExprKind::Literal(Literal::Int(i)) => Expr::Literal(Value::Int(-i)),
-                _ => Expr::Neg(b(x)?),
+            ExprKind::Variable(name) => match self.scope.lookup(name) {
+                Some((slot, _)) => Expr::Slot(slot),
+                None => {
+                    return Err(CypherError::semantic(
+                        format!("variable `{name}` is not defined"),
+                        e.span,
+                    ))
+                }
             },
-            ExprKind::Unary(UnaryOp::Plus, x) => self.expr(x)?,
-            ExprKind::Binary(op, l, r) => binary(*op, b(l)?, b(r)?, e.span)?,
-            ExprKind::Comparison(first, links) => Expr::Compare(
-                b(first)?,
-                links.iter().map(|(op, x)| Ok((*op, self.expr(x)?))).collect::<Result<_>>()?,
-            ),
-            ExprKind::IsNull(x, negated) => Expr::IsNull(b(x)?, *negated),
+            ExprKind::Parameter(_) => return Err(unsupported("a query parameter", e.span)),
+            ExprKind::Property(base, key) => Expr::Property(sub(base)?, key.name.clone()),
+            ExprKind::List(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(*sub(item)?);
+                }
+                Expr::List(out)
+            }
+            ExprKind::Map(entries) => {
+                let mut out = Vec::with_capacity(entries.len());
+                for (k, v) in entries {
+                    out.push((k.name.clone(), *sub(v)?));
+                }
+                Expr::Map(out)
+            }
+            ExprKind::Unary(UnaryOp::Not, x) => Expr::Not(sub(x)?),
+            ExprKind::Unary(UnaryOp::Neg, x) => Expr::Neg(sub(x)?),
+            ExprKind::Unary(UnaryOp::Plus, x) => *sub(x)?,
+            ExprKind::Binary(op, l, r) => {
+                let (l, r) = (sub(l)?, sub(r)?);
+                binary(*op, l, r, e.span)?
+            }
+            ExprKind::Comparison(first, links) => {
+                let first = sub(first)?;
+                let mut out = Vec::with_capacity(links.len());
+                for (op, x) in links {
+                    out.push((*op, *sub(x)?));
+                }
+                Expr::Compare(first, out)
+            }
+            ExprKind::IsNull(x, negated) => Expr::IsNull(sub(x)?, *negated),
             ExprKind::Case { operand, whens, else_ } => {
-                let operand = operand.as_deref().map(|o| self.expr(o)).transpose()?;
-                let whens = whens
-                    .iter()
-                    .map(|(w, t)| {
-                        let cond = self.expr(w)?;
-                        let cond = match &operand {
-                            Some(o) => {
-                                Expr::Compare(Box::new(o.clone()), vec![(ast::CmpOp::Eq, cond)])
-                            }
-                            None => cond,
-                        };
-                        Ok((cond, self.expr(t)?))
-                    })
-                    .collect::<Result<_>>()?;
+                let operand = match operand {
+                    Some(o) => Some(*sub(o)?),
+                    None => None,
+                };
+                let mut arms = Vec::with_capacity(whens.len());
+                for (w, t) in whens {
+                    let cond = *sub(w)?;
+                    let cond = match &operand {
+                        Some(o) => Expr::Compare(Box::new(o.clone()), vec![(ast::CmpOp::Eq, cond)]),
+                        None => cond,
+                    };
+                    arms.push((cond, *sub(t)?));
+                }
                 let otherwise = match else_ {
-                    Some(x) => b(x)?,
+                    Some(x) => sub(x)?,
                     None => Box::new(Expr::Literal(Value::Null)),
                 };
-                Expr::Case(whens, otherwise)
+                Expr::Case(arms, otherwise)
             }
             ExprKind::Function { name, distinct, args } => {
-                self.function(name, *distinct, args, e.span)?
+                if let Some(function) = aggregate_function(&name.name) {
+                    let Some(ctx) = agg else {
+                        return Err(CypherError::semantic(
+                            format!(
+                                "aggregation ({}) is only allowed in WITH and RETURN",
+                                name.name
+                            ),
+                            e.span,
+                        ));
+                    };
+                    let [argument] = args.as_slice() else {
+                        return Err(CypherError::semantic(
+                            format!("{}() takes exactly one argument", name.name),
+                            e.span,
+                        ));
+                    };
+                    if contains_aggregate(argument) {
+                        return Err(CypherError::semantic(
+                            "aggregate functions cannot be nested",
+                            argument.span,
+                        ));
+                    }
+                    let argument = Some(self.expr(argument, None)?);
+                    ctx.aggregates.push(Aggregate { function, argument, distinct: *distinct });
+                    return Ok(Expr::Slot(ctx.first_slot + ctx.aggregates.len() - 1));
+                }
+                return self.function(name, *distinct, args, e.span, agg);
             }
-            ExprKind::CountStar => return Err(unsupported("aggregation (count(*))", e.span)),
-            ExprKind::Index(..) => return Err(unsupported("indexing with [ ]", e.span)),
-            ExprKind::Slice(..) => return Err(unsupported("list slicing", e.span)),
-            ExprKind::HasLabels(..) => return Err(unsupported("a label predicate", e.span)),
-            ExprKind::ListComprehension { .. } => {
-                return Err(unsupported("a list comprehension", e.span))
+            ExprKind::CountStar => {
+                let Some(ctx) = agg else {
+                    return Err(CypherError::semantic(
+                        "count(*) is only allowed in WITH and RETURN",
+                        e.span,
+                    ));
+                };
+                ctx.aggregates.push(Aggregate {
+                    function: AggregateFunction::Count,
+                    argument: None,
+                    distinct: false,
+                });
+                Expr::Slot(ctx.first_slot + ctx.aggregates.len() - 1)
             }
-            ExprKind::Quantified { quantifier, .. } => {
-                return Err(unsupported(
-                    &format!("the {quantifier:?} quantifier").to_lowercase(),
-                    e.span,
-                ))
+            ExprKind::Index(base, index) => {
+                let (base, index) = (sub(base)?, sub(index)?);
+                Expr::Index(base, index, e.span)
+            }
+            ExprKind::Slice(base, from, to) => {
+                let base = sub(base)?;
+                let from = match from {
+                    Some(x) => Some(sub(x)?),
+                    None => None,
+                };
+                let to = match to {
+                    Some(x) => Some(sub(x)?),
+                    None => None,
+                };
+                Expr::Slice(base, from, to)
+            }
+            ExprKind::HasLabels(base, labels) => {
+                Expr::HasLabels(sub(base)?, labels.iter().map(|l| l.name.clone()).collect())
+            }
+            ExprKind::ListComprehension { variable, list, predicate, projection } => {
+                let list = sub(list)?;
+                let (slot, inner) = self.with_local(&variable.name);
+                let predicate = predicate.as_deref().map(|p| inner.expr(p, None)).transpose()?;
+                let projection = projection.as_deref().map(|p| inner.expr(p, None)).transpose()?;
+                Expr::ListComprehension {
+                    list,
+                    slot,
+                    predicate: predicate.map(Box::new),
+                    projection: projection.map(Box::new),
+                }
+            }
+            ExprKind::Quantified { quantifier, variable, list, predicate } => {
+                let list = sub(list)?;
+                let (slot, inner) = self.with_local(&variable.name);
+                let predicate = Box::new(inner.expr(predicate, None)?);
+                Expr::Quantified { quantifier: *quantifier, list, slot, predicate }
             }
             ExprKind::PatternComprehension { .. } => {
                 return Err(unsupported("a pattern comprehension", e.span))
@@ -306,17 +677,23 @@ impl Scope {
         })
     }
 
+    /// A builder whose scope has `name` bound in a fresh comprehension slot.
+    fn with_local(&self, name: &Arc<str>) -> (usize, Builder<'_>) {
+        let mut scope = self.scope.clone();
+        let slot = scope.next_local();
+        scope.locals.push((name.clone(), slot));
+        (slot, Builder { text: self.text, op: Op::Unit, scope })
+    }
+
     fn function(
         &self,
         name: &ast::Ident,
         distinct: bool,
         args: &[ast::Expr],
         span: Span,
+        mut agg: Option<&mut AggregateContext<'_>>,
     ) -> Result<Expr> {
         let lower = name.name.to_ascii_lowercase();
-        if AGGREGATES.contains(&lower.as_str()) {
-            return Err(unsupported(&format!("aggregation ({})", name.name), span));
-        }
         if NON_DETERMINISTIC.contains(&lower.as_str()) {
             return Err(CypherError::unsupported(
                 format!(
@@ -352,8 +729,88 @@ impl Scope {
                 span,
             ));
         }
-        let args = args.iter().map(|a| self.expr(a)).collect::<Result<_>>()?;
-        Ok(Expr::Call(function, args, span))
+        let mut compiled = Vec::with_capacity(args.len());
+        for a in args {
+            compiled.push(self.expr(a, agg.as_deref_mut())?);
+        }
+        Ok(Expr::Call(function, compiled, span))
+    }
+}
+
+/// Reverses a chain of nodes and the relationships between them (flipping directions).
+#[allow(clippy::type_complexity)]
+fn reverse_chain<'p>(
+    nodes: &[&'p ast::NodePattern],
+    rels: &[(&'p ast::RelPattern, Direction)],
+) -> (Vec<&'p ast::NodePattern>, Vec<(&'p ast::RelPattern, Direction)>) {
+    let nodes = nodes.iter().rev().copied().collect();
+    let rels = rels
+        .iter()
+        .rev()
+        .map(|(r, d)| {
+            let flipped = match d {
+                Direction::Outgoing => Direction::Incoming,
+                Direction::Incoming => Direction::Outgoing,
+                Direction::Either => Direction::Either,
+            };
+            (*r, flipped)
+        })
+        .collect();
+    (nodes, rels)
+}
+
+fn aggregate_function(name: &str) -> Option<AggregateFunction> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "count" => AggregateFunction::Count,
+        "sum" => AggregateFunction::Sum,
+        "avg" => AggregateFunction::Avg,
+        "min" => AggregateFunction::Min,
+        "max" => AggregateFunction::Max,
+        "collect" => AggregateFunction::Collect,
+        _ => return None,
+    })
+}
+
+/// Whether the expression calls an aggregating function (outside nested comprehensions'
+/// own scopes, which cannot aggregate anyway).
+fn contains_aggregate(e: &ast::Expr) -> bool {
+    let any = |xs: &[ast::Expr]| xs.iter().any(contains_aggregate);
+    match &e.kind {
+        ExprKind::CountStar => true,
+        ExprKind::Function { name, args, .. } => {
+            aggregate_function(&name.name).is_some() || any(args)
+        }
+        ExprKind::Literal(_)
+        | ExprKind::Parameter(_)
+        | ExprKind::Variable(_)
+        | ExprKind::PatternComprehension { .. }
+        | ExprKind::PatternPredicate(_)
+        | ExprKind::Subquery { .. } => false,
+        ExprKind::Property(b, _) | ExprKind::HasLabels(b, _) | ExprKind::IsNull(b, _) => {
+            contains_aggregate(b)
+        }
+        ExprKind::Unary(_, b) => contains_aggregate(b),
+        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
+            contains_aggregate(a) || contains_aggregate(b)
+        }
+        ExprKind::Slice(a, b, c) => {
+            contains_aggregate(a)
+                || b.as_deref().is_some_and(contains_aggregate)
+                || c.as_deref().is_some_and(contains_aggregate)
+        }
+        ExprKind::List(items) => any(items),
+        ExprKind::Map(entries) => entries.iter().any(|(_, v)| contains_aggregate(v)),
+        ExprKind::Comparison(first, links) => {
+            contains_aggregate(first) || links.iter().any(|(_, x)| contains_aggregate(x))
+        }
+        ExprKind::Case { operand, whens, else_ } => {
+            operand.as_deref().is_some_and(contains_aggregate)
+                || whens.iter().any(|(w, t)| contains_aggregate(w) || contains_aggregate(t))
+                || else_.as_deref().is_some_and(contains_aggregate)
+        }
+        ExprKind::ListComprehension { list, .. } | ExprKind::Quantified { list, .. } => {
+            contains_aggregate(list)
+        }
     }
 }
 

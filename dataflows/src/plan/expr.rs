@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::cypher::ast::{CmpOp, Span};
+use crate::cypher::ast::{CmpOp, Quantifier, Span};
 use crate::value::Value;
 
 /// An expression whose variables are resolved to binding-row slots.
@@ -42,6 +42,34 @@ pub enum Expr {
     Case(Vec<(Expr, Expr)>, Box<Expr>),
     /// A scalar function call.
     Call(Function, Vec<Expr>, Span),
+    /// `list[index]` or `map[key]`.
+    Index(Box<Expr>, Box<Expr>, Span),
+    /// `list[from..to]`.
+    Slice(Box<Expr>, Option<Box<Expr>>, Option<Box<Expr>>),
+    /// `n:A:B`: whether the node carries every label (the relationship has the type).
+    HasLabels(Box<Expr>, Vec<Arc<str>>),
+    /// `[x IN list WHERE predicate | projection]`; `x` lives in slot `slot` while evaluating.
+    ListComprehension {
+        /// The list.
+        list: Box<Expr>,
+        /// The element's temporary slot.
+        slot: usize,
+        /// `WHERE`
+        predicate: Option<Box<Expr>>,
+        /// `| expr`
+        projection: Option<Box<Expr>>,
+    },
+    /// `all/any/none/single(x IN list WHERE predicate)`.
+    Quantified {
+        /// Which quantifier.
+        quantifier: Quantifier,
+        /// The list.
+        list: Box<Expr>,
+        /// The element's temporary slot.
+        slot: usize,
+        /// The predicate.
+        predicate: Box<Expr>,
+    },
 }
 
 /// Arithmetic operators.
@@ -109,6 +137,52 @@ pub enum Function {
     Keys,
     /// `properties(node | map)`
     Properties,
+    /// `type(relationship)`
+    Type,
+    /// `range(start, end[, step])`
+    Range,
+    /// `head(list)`
+    Head,
+    /// `last(list)`
+    Last,
+    /// `tail(list)`
+    Tail,
+    /// `reverse(list | string)`
+    Reverse,
+    /// `substring(s, start[, length])`
+    Substring,
+    /// `left(s, n)`
+    Left,
+    /// `right(s, n)`
+    Right,
+    /// `replace(s, search, replacement)`
+    Replace,
+    /// `split(s, delimiter)`
+    Split,
+    /// `lTrim(s)`
+    LTrim,
+    /// `rTrim(s)`
+    RTrim,
+    /// `toBoolean(x)`
+    ToBoolean,
+    /// `sign(n)`
+    Sign,
+    /// `exp(n)`
+    Exp,
+    /// `log(n)`
+    Log,
+    /// `log10(n)`
+    Log10,
+    /// `sin(n)`
+    Sin,
+    /// `cos(n)`
+    Cos,
+    /// `tan(n)`
+    Tan,
+    /// `pi()`
+    Pi,
+    /// `e()`
+    E,
 }
 
 impl Function {
@@ -133,6 +207,29 @@ impl Function {
             "labels" => (Function::Labels, 1..=1),
             "keys" => (Function::Keys, 1..=1),
             "properties" => (Function::Properties, 1..=1),
+            "type" => (Function::Type, 1..=1),
+            "range" => (Function::Range, 2..=3),
+            "head" => (Function::Head, 1..=1),
+            "last" => (Function::Last, 1..=1),
+            "tail" => (Function::Tail, 1..=1),
+            "reverse" => (Function::Reverse, 1..=1),
+            "substring" => (Function::Substring, 2..=3),
+            "left" => (Function::Left, 2..=2),
+            "right" => (Function::Right, 2..=2),
+            "replace" => (Function::Replace, 3..=3),
+            "split" => (Function::Split, 2..=2),
+            "ltrim" => (Function::LTrim, 1..=1),
+            "rtrim" => (Function::RTrim, 1..=1),
+            "toboolean" => (Function::ToBoolean, 1..=1),
+            "sign" => (Function::Sign, 1..=1),
+            "exp" => (Function::Exp, 1..=1),
+            "log" => (Function::Log, 1..=1),
+            "log10" => (Function::Log10, 1..=1),
+            "sin" => (Function::Sin, 1..=1),
+            "cos" => (Function::Cos, 1..=1),
+            "tan" => (Function::Tan, 1..=1),
+            "pi" => (Function::Pi, 0..=0),
+            "e" => (Function::E, 0..=0),
             _ => return None,
         };
         Some(f)

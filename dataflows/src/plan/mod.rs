@@ -1,12 +1,20 @@
 //! Query plans: what a compiled continuous query computes, independent of how it is rendered.
 //!
 //! A plan is produced by [`compile`] from the syntax tree and consumed by the runtime, which
-//! renders it into a differential dataflow. Plans hold resolved expressions ([`Expr`]) in
-//! which variables are slots of a binding row, so evaluation never looks names up.
+//! renders it into a differential dataflow. A plan is a tree of [`Op`]s over *binding rows*:
+//! each row is a vector of values in numbered slots (one per variable in scope), and every
+//! expression ([`Expr`]) refers to slots, never to names.
 //!
-//! Row identity is part of the plan's contract: every output row carries a key (the element
-//! ids of everything the MATCH bound, whether returned or not). Consumers pair the retraction
-//! and insertion of one key at one timestamp into an *update*, as Drasi does.
+//! Row identity is part of the contract. Every row carries an identity, and consumers pair a
+//! retraction and an insertion with the same identity at one timestamp into an *update*:
+//! * after MATCH: the element ids of everything bound so far (whether returned or not), with
+//!   `null` for what an OPTIONAL MATCH did not bind;
+//! * after UNWIND: the identity of the row unwound, plus the element's position in the list;
+//! * after WITH/RETURN without aggregation: unchanged;
+//! * after aggregation: the grouping key values;
+//! * after DISTINCT: the row's values.
+//!
+//! Within one relation identities are unique, so a result row's identity names it.
 
 mod compile;
 mod expr;
@@ -16,44 +24,171 @@ use std::sync::Arc;
 pub use compile::compile;
 pub use expr::{ArithOp, Expr, Function, StringOp};
 
+use crate::cypher::ast::Direction;
+
 /// A compiled continuous query.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueryPlan {
-    /// The nodes scanned: `MATCH (variable:label)`; binding slot 0.
-    pub scan: LabelScan,
-    /// The WHERE predicate (inline property maps are folded in): rows where it is not `true`
-    /// are dropped.
-    pub filter: Option<Expr>,
-    /// The RETURN columns, in order.
-    pub columns: Vec<Column>,
-}
-
-/// `MATCH (variable:label)`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LabelScan {
-    /// The variable name, for diagnostics.
-    pub variable: Arc<str>,
-    /// The label the node must carry.
-    pub label: Arc<str>,
-}
-
-/// One output column.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Column {
-    /// The column name, as it appears in result rows (see [`compile`] for naming rules).
-    pub name: Arc<str>,
-    /// The value.
-    pub expr: Expr,
+    /// The operator tree producing the result rows; a row's slots are the columns, in order.
+    pub root: Op,
+    /// Column names, one per slot of the root's rows.
+    pub columns: Vec<Arc<str>>,
 }
 
 impl QueryPlan {
-    /// The labels this query reads, so sources can be checked against the query's config.
-    pub fn labels(&self) -> Vec<Arc<str>> {
-        vec![self.scan.label.clone()]
-    }
-
     /// The column names in order.
     pub fn column_names(&self) -> Arc<[Arc<str>]> {
-        self.columns.iter().map(|c| c.name.clone()).collect()
+        self.columns.iter().cloned().collect()
+    }
+}
+
+/// An operator producing a relation of binding rows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// A single empty row: the input of the first clause.
+    Unit,
+    /// Matches patterns for every input row, appending the newly bound slots.
+    Match {
+        /// Rows to extend.
+        input: Box<Op>,
+        /// Steps that bind new slots, in order.
+        steps: Vec<Step>,
+        /// Relationship slots bound by this MATCH: pairwise distinct (relationship
+        /// uniqueness).
+        distinct_rels: Vec<usize>,
+        /// The WHERE predicate (and inline property maps), over the extended row.
+        predicate: Option<Expr>,
+        /// OPTIONAL MATCH: input rows without any match are kept, new slots null.
+        optional: bool,
+        /// How many slots the extended rows have.
+        width: usize,
+    },
+    /// Keeps rows whose predicate is `true`.
+    Filter {
+        /// Rows to filter.
+        input: Box<Op>,
+        /// The predicate.
+        predicate: Expr,
+    },
+    /// Replaces each row by the values of `exprs` (identity unchanged).
+    Project {
+        /// Rows to project.
+        input: Box<Op>,
+        /// New slots, in order.
+        exprs: Vec<Expr>,
+    },
+    /// Groups rows by `keys` and computes `aggregates` per group. Output rows are the key
+    /// values followed by the aggregate values; identity is the key values. With no keys there
+    /// is always exactly one row, even for no input.
+    Aggregate {
+        /// Rows to group.
+        input: Box<Op>,
+        /// Grouping expressions.
+        keys: Vec<Expr>,
+        /// Aggregates, in order.
+        aggregates: Vec<Aggregate>,
+    },
+    /// Keeps one row per distinct value vector (identity becomes the values).
+    Distinct {
+        /// Rows to deduplicate.
+        input: Box<Op>,
+    },
+    /// Appends one slot bound to each element of `list` (no rows for an empty list or null).
+    Unwind {
+        /// Rows to unwind.
+        input: Box<Op>,
+        /// The list expression.
+        list: Expr,
+    },
+}
+
+/// One binding step of a MATCH.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Binds `slot` to every node carrying all `labels` (cartesian product with the rows).
+    ScanNodes {
+        /// The new slot.
+        slot: usize,
+        /// Required labels.
+        labels: Vec<Arc<str>>,
+    },
+    /// Follows relationships from the node in `from`, binding the relationship to `rel` and
+    /// the node at its other end to `to` (or checking it equals `to` if `to` is bound).
+    Expand {
+        /// The bound node to start from.
+        from: usize,
+        /// The new relationship slot.
+        rel: usize,
+        /// The other node's slot.
+        to: usize,
+        /// Whether `to` is already bound (then the step checks instead of binding).
+        to_bound: bool,
+        /// Allowed types; empty = any.
+        types: Vec<Arc<str>>,
+        /// Direction relative to `from`.
+        direction: Direction,
+        /// Labels the other node must carry.
+        to_labels: Vec<Arc<str>>,
+    },
+    /// Checks that the node already bound in `slot` carries `labels`.
+    CheckLabels {
+        /// The bound slot.
+        slot: usize,
+        /// Required labels.
+        labels: Vec<Arc<str>>,
+    },
+}
+
+/// An aggregating function call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Aggregate {
+    /// Which function.
+    pub function: AggregateFunction,
+    /// Its argument (`None` for `count(*)`).
+    pub argument: Option<Expr>,
+    /// `DISTINCT` inside the call.
+    pub distinct: bool,
+}
+
+/// The aggregating functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggregateFunction {
+    /// `count(x)` / `count(*)`
+    Count,
+    /// `sum(x)`
+    Sum,
+    /// `avg(x)`
+    Avg,
+    /// `min(x)`
+    Min,
+    /// `max(x)`
+    Max,
+    /// `collect(x)`
+    Collect,
+}
+
+impl Op {
+    /// How many slots this operator's rows have.
+    pub fn width(&self) -> usize {
+        match self {
+            Op::Unit => 0,
+            Op::Match { width, .. } => *width,
+            Op::Filter { input, .. } | Op::Distinct { input } => input.width(),
+            Op::Project { exprs, .. } => exprs.len(),
+            Op::Aggregate { keys, aggregates, .. } => keys.len() + aggregates.len(),
+            Op::Unwind { input, .. } => input.width() + 1,
+        }
+    }
+
+    /// How many values this operator's row identities have (the same for every row).
+    pub fn identity_len(&self) -> usize {
+        match self {
+            Op::Unit => 0,
+            Op::Match { input, width, .. } => input.identity_len() + (width - input.width()),
+            Op::Filter { input, .. } | Op::Project { input, .. } => input.identity_len(),
+            Op::Aggregate { keys, .. } => keys.len(),
+            Op::Distinct { input } => input.width(),
+            Op::Unwind { input, .. } => input.identity_len() + 1,
+        }
     }
 }

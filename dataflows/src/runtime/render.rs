@@ -1,26 +1,42 @@
 //! Rendering a [`QueryPlan`] into a query dataflow on one worker.
+//!
+//! Every operator of the plan becomes a collection of `(identity, row)` pairs (see
+//! [`crate::plan`] for what identities are). Patterns read the shared base arrangements
+//! (imported once per query) and join per step; the result is arranged by identity, which is
+//! what peeks read and what the change sink pairs updates by.
 
 use std::sync::Arc;
 
-use differential_dataflow::operators::arrange::{ShutdownButton, TraceAgent};
+use differential_dataflow::operators::arrange::{Arranged, ShutdownButton, TraceAgent};
 use differential_dataflow::trace::implementations::ValSpine;
+use differential_dataflow::trace::wrappers::frontier::TraceFrontier;
 use differential_dataflow::trace::TraceReader;
-use differential_dataflow::VecCollection;
+use differential_dataflow::{AsCollection, VecCollection};
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::CapabilitySet;
-use timely::dataflow::operators::{Exchange, Operator};
+use timely::dataflow::operators::{CapabilitySet, Exchange, Operator, ToStream};
+use timely::dataflow::Scope;
 use timely::progress::Antichain;
 use timely::worker::Worker;
 
 use super::sink::{ChangeSink, EventSink};
-use super::{Diff, Row, RowKey, Time};
-use crate::plan::QueryPlan;
+use super::{Diff, KeyedRow, Row, RowKey, Time};
+use crate::aggregate::aggregate;
+use crate::cypher::ast::Direction;
+use crate::eval::EvalError;
+use crate::plan::{Expr, Op, QueryPlan, Step};
 use crate::value::{Element, Node, Relationship, Value};
 
 /// Every node, keyed by label (unlabelled nodes under `""`): shared by all queries.
 pub(super) type NodeTrace = TraceAgent<ValSpine<Arc<str>, Arc<Node>, Time, Diff>>;
 /// Every relationship, keyed by type: shared by all queries.
 pub(super) type RelTrace = TraceAgent<ValSpine<Arc<str>, Arc<Relationship>, Time, Diff>>;
+/// A query's output, keyed by row identity: the arrangement peeks read.
+pub(super) type ResultTrace = TraceAgent<ValSpine<RowKey, Row, Time, Diff>>;
+
+type Rows<'s> = VecCollection<'s, Time, KeyedRow, Diff>;
+/// A relationship keyed by the node it is followed from, with the node it leads to.
+type OrientedRel = (Arc<str>, (Arc<Relationship>, Arc<str>));
+type Button = ShutdownButton<CapabilitySet<Time>>;
 
 /// The shared arrangements of the input graph, built once per worker.
 pub(super) struct Base {
@@ -60,24 +76,25 @@ impl Base {
         self.rels.set_physical_compaction(frontier.borrow());
     }
 }
-/// A query's output, keyed by row identity: the arrangement peeks read.
-pub(super) type ResultTrace = TraceAgent<ValSpine<RowKey, Row, Time, Diff>>;
 
 /// A query dataflow on one worker.
 pub(super) struct InstalledQuery {
     pub(super) results: ResultTrace,
-    button: ShutdownButton<CapabilitySet<Time>>,
+    buttons: Vec<Button>,
 }
 
 impl InstalledQuery {
-    /// Retires the dataflow: with its only import shut down and the result handle dropped,
-    /// timely completes it and removes it on its own.
+    /// Retires the dataflow: with its imports shut down and the result handle dropped, timely
+    /// completes it and removes it on its own.
     pub(super) fn retire(mut self) {
-        self.button.press();
+        for button in &mut self.buttons {
+            button.press();
+        }
     }
 }
 
-/// Builds the query's dataflow, importing the base arrangement as of its compaction frontier.
+/// Builds the query's dataflow, importing the base arrangements as of their compaction
+/// frontier.
 pub(super) fn install(
     worker: &mut Worker,
     base: &mut Base,
@@ -88,13 +105,17 @@ pub(super) fn install(
 ) -> InstalledQuery {
     let is_leader = worker.index() == 0;
     worker.dataflow_named(&format!("query {id}"), |scope| {
-        let (nodes, button) = base.nodes.import_frontier(scope, "NodesByLabel");
-        let label = plan.scan.label.clone();
-        let mut evaluate = RowEvaluator::new(id.clone(), plan.clone());
-        let arranged = nodes
-            .flat_map_ref(move |l, node| (**l == *label).then(|| node.clone()))
-            .flat_map(move |node| evaluate.row(node))
-            .arrange_by_key_named("Results");
+        let mut renderer = Renderer {
+            scope,
+            base,
+            nodes: None,
+            rels: None,
+            buttons: Vec::new(),
+            errors: ErrorLog { query: id.clone(), count: 0 },
+            is_leader,
+        };
+        let rows = renderer.op(&plan.root);
+        let arranged = rows.arrange_by_key_named("Results");
         let results = arranged.trace.clone();
         let mut changes = ChangeSink::new(as_of, is_leader, sink);
         arranged.as_collection(|key, row| (key.clone(), row.clone())).inner.exchange(|_| 0).sink(
@@ -105,54 +126,322 @@ pub(super) fn install(
                 changes.emit_complete(frontier.frontier());
             },
         );
-        InstalledQuery { results, button }
+        InstalledQuery { results, buttons: renderer.buttons }
     })
 }
 
-/// Evaluates WHERE and RETURN for one binding; lives inside a `flat_map` closure.
-struct RowEvaluator {
+/// Logs evaluation failures of one query without flooding: the first, then every 1000th.
+#[derive(Clone)]
+struct ErrorLog {
     query: Arc<str>,
-    plan: Arc<QueryPlan>,
-    errors: u64,
+    count: u64,
 }
 
-impl RowEvaluator {
-    fn new(query: Arc<str>, plan: Arc<QueryPlan>) -> RowEvaluator {
-        RowEvaluator { query, plan, errors: 0 }
+impl ErrorLog {
+    /// A failing row is left out of the result. Evaluation is deterministic, so the row is
+    /// left out both when inserted and when retracted, and the result stays consistent.
+    fn record(&mut self, error: &EvalError) {
+        if self.count.is_multiple_of(1000) {
+            tracing::warn!(
+                message = "Query evaluation failed; the row is left out of the result.",
+                query = %self.query,
+                %error,
+                failures = self.count + 1
+            );
+        }
+        self.count += 1;
     }
 
-    /// The output row for a matched node, or `None` if the WHERE rejects it or evaluation
-    /// fails. Failures are logged (the first, then every 1000th) rather than panicking the
-    /// worker; a failing row is absent from the result both when inserted and retracted, since
-    /// evaluation is deterministic.
-    fn row(&mut self, node: Arc<Node>) -> Option<(RowKey, Row)> {
-        let key = vec![Value::Str(node.id.clone())];
-        let binding = [Value::Node(node)];
-        let evaluated = (|| {
-            if let Some(filter) = &self.plan.filter {
-                if filter.eval_predicate(&binding)? != Some(true) {
-                    return Ok(None);
+    fn ok<T>(&mut self, result: Result<T, EvalError>) -> Option<T> {
+        result.map_err(|e| self.record(&e)).ok()
+    }
+}
+
+struct Renderer<'s, 'b> {
+    scope: Scope<'s, Time>,
+    base: &'b mut Base,
+    nodes: Option<Arranged<'s, TraceFrontier<NodeTrace>>>,
+    rels: Option<Arranged<'s, TraceFrontier<RelTrace>>>,
+    buttons: Vec<Button>,
+    errors: ErrorLog,
+    is_leader: bool,
+}
+
+impl<'s> Renderer<'s, '_> {
+    fn op(&mut self, op: &Op) -> Rows<'s> {
+        match op {
+            Op::Unit => self.constant(vec![(Vec::new(), Vec::new())]),
+            Op::Match { input, steps, distinct_rels, predicate, optional, width } => {
+                let rows = self.op(input);
+                self.match_op(
+                    rows,
+                    input.identity_len(),
+                    input.width(),
+                    steps,
+                    distinct_rels,
+                    predicate,
+                    *optional,
+                    *width,
+                )
+            }
+            Op::Filter { input, predicate } => {
+                let rows = self.op(input);
+                self.filter(rows, predicate.clone())
+            }
+            Op::Project { input, exprs } => {
+                let rows = self.op(input);
+                let exprs = exprs.clone();
+                let mut errors = self.errors.clone();
+                rows.flat_map(move |(ident, row)| {
+                    let values: Result<Row, _> = exprs.iter().map(|e| e.eval(&row)).collect();
+                    errors.ok(values).map(|values| (ident, values))
+                })
+            }
+            Op::Aggregate { input, keys, aggregates } => {
+                let rows = self.op(input);
+                let (keys, aggs) = (keys.clone(), aggregates.clone());
+                let mut errors = self.errors.clone();
+                let grouped = rows.flat_map(move |(_, row)| {
+                    let key: Result<Row, _> = keys.iter().map(|e| e.eval(&row)).collect();
+                    let args: Result<Row, _> = aggs
+                        .iter()
+                        .map(|a| a.argument.as_ref().map_or(Ok(Value::Null), |e| e.eval(&row)))
+                        .collect();
+                    errors.ok(key.and_then(|k| args.map(|a| (k, Some(a)))))
+                });
+                // A key-less aggregate has exactly one row even for no input: a placeholder
+                // keeps its (empty-keyed) group alive from the start.
+                let grouped = if op_keys_empty(op) {
+                    grouped.concat(self.constant(vec![(Vec::new(), None)]))
+                } else {
+                    grouped
+                };
+                let aggregates = aggregates.clone();
+                grouped
+                    .reduce_named("Aggregate", move |_key, rows, out: &mut Vec<(Row, Diff)>| {
+                        out.push((aggregate(&aggregates, rows), 1));
+                    })
+                    .map(|(key, values)| {
+                        let row = key.iter().cloned().chain(values).collect();
+                        (key, row)
+                    })
+            }
+            Op::Distinct { input } => self
+                .op(input)
+                .map(|(_, row)| row)
+                .distinct_core::<Diff>()
+                .map(|row| (row.clone(), row)),
+            Op::Unwind { input, list } => {
+                let rows = self.op(input);
+                let list = list.clone();
+                let mut errors = self.errors.clone();
+                rows.flat_map(move |(ident, row)| {
+                    let items = match errors.ok(list.eval(&row)) {
+                        Some(Value::List(items)) => items.to_vec(),
+                        Some(Value::Null) | None => Vec::new(),
+                        Some(other) => vec![other],
+                    };
+                    items.into_iter().enumerate().map(move |(i, item)| {
+                        let mut ident = ident.clone();
+                        ident.push(Value::Int(i as i64));
+                        let mut row = row.clone();
+                        row.push(item);
+                        (ident, row)
+                    })
+                })
+            }
+        }
+    }
+
+    /// A collection holding `rows` from the start (time 0, before any query's `as_of`, so they
+    /// are part of its initial state rather than a change). Only worker 0 holds them.
+    fn constant<D: differential_dataflow::ExchangeData>(
+        &self,
+        rows: Vec<D>,
+    ) -> VecCollection<'s, Time, D, Diff> {
+        let rows = if self.is_leader { rows } else { Vec::new() };
+        rows.into_iter().map(|d| (d, 0, 1)).to_stream(self.scope).as_collection()
+    }
+
+    fn filter(&mut self, rows: Rows<'s>, predicate: Expr) -> Rows<'s> {
+        let mut errors = self.errors.clone();
+        rows.filter(move |(_, row)| errors.ok(predicate.eval_predicate(row)) == Some(Some(true)))
+    }
+
+    fn nodes(&mut self) -> Arranged<'s, TraceFrontier<NodeTrace>> {
+        if self.nodes.is_none() {
+            let (arranged, button) = self.base.nodes.import_frontier(self.scope, "NodesByLabel");
+            self.buttons.push(button);
+            self.nodes = Some(arranged);
+        }
+        self.nodes.clone().expect("imported above")
+    }
+
+    fn rels(&mut self) -> Arranged<'s, TraceFrontier<RelTrace>> {
+        if self.rels.is_none() {
+            let (arranged, button) = self.base.rels.import_frontier(self.scope, "RelsByType");
+            self.buttons.push(button);
+            self.rels = Some(arranged);
+        }
+        self.rels.clone().expect("imported above")
+    }
+
+    /// Every node carrying all `labels`, once each.
+    fn nodes_with(&mut self, labels: &[Arc<str>]) -> VecCollection<'s, Time, Arc<Node>, Diff> {
+        let labels = labels.to_vec();
+        self.nodes().flat_map_ref(move |key, node| {
+            let wanted = match labels.first() {
+                // Read each node under its first wanted label only.
+                Some(first) => **key == **first && labels.iter().all(|l| node.has_label(l)),
+                // All nodes: each under its first label (or "" if it has none).
+                None => node.labels.first().map_or(key.is_empty(), |l| l == key),
+            };
+            wanted.then(|| node.clone())
+        })
+    }
+
+    /// Every relationship of one of `types` (any type if empty).
+    fn rels_with(
+        &mut self,
+        types: &[Arc<str>],
+    ) -> VecCollection<'s, Time, Arc<Relationship>, Diff> {
+        let types = types.to_vec();
+        self.rels().flat_map_ref(move |key, rel| {
+            (types.is_empty() || types.contains(key)).then(|| rel.clone())
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn match_op(
+        &mut self,
+        input: Rows<'s>,
+        input_identity: usize,
+        input_width: usize,
+        steps: &[Step],
+        distinct_rels: &[usize],
+        predicate: &Option<Expr>,
+        optional: bool,
+        width: usize,
+    ) -> Rows<'s> {
+        let mut rows = input.clone();
+        for step in steps {
+            rows = self.step(rows, step);
+        }
+        if distinct_rels.len() > 1 {
+            let slots = distinct_rels.to_vec();
+            rows = rows.filter(move |(_, row)| {
+                let ids: Vec<&Value> = slots.iter().map(|s| &row[*s]).collect();
+                ids.iter()
+                    .enumerate()
+                    .all(|(i, a)| ids[..i].iter().all(|b| element_id(a) != element_id(b)))
+            });
+        }
+        if let Some(predicate) = predicate {
+            rows = self.filter(rows, predicate.clone());
+        }
+        if !optional {
+            return rows;
+        }
+        // OPTIONAL MATCH: input rows with no match survive, padded with nulls.
+        let matched = rows
+            .clone()
+            .map(move |(ident, _)| ident[..input_identity].to_vec())
+            .distinct_core::<Diff>();
+        let new_slots = width - input_width;
+        let unmatched = input.antijoin(matched).map(move |(mut ident, mut row)| {
+            ident.extend(std::iter::repeat_n(Value::Null, new_slots));
+            row.extend(std::iter::repeat_n(Value::Null, new_slots));
+            (ident, row)
+        });
+        rows.concat(unmatched)
+    }
+
+    fn step(&mut self, rows: Rows<'s>, step: &Step) -> Rows<'s> {
+        match step {
+            Step::ScanNodes { labels, .. } => {
+                let nodes = self.nodes_with(labels).map(|node| ((), node));
+                rows.map(|r| ((), r)).join_map(nodes, |_, (ident, row), node| {
+                    let mut ident = ident.clone();
+                    ident.push(Value::Str(node.id.clone()));
+                    let mut row = row.clone();
+                    row.push(Value::Node(node.clone()));
+                    (ident, row)
+                })
+            }
+            Step::CheckLabels { slot, labels } => {
+                let (slot, labels) = (*slot, labels.clone());
+                rows.filter(move |(_, row)| match &row[slot] {
+                    Value::Node(n) => labels.iter().all(|l| n.has_label(l)),
+                    _ => false,
+                })
+            }
+            Step::Expand { from, to_bound, types, direction, to_labels, to, .. } => {
+                let oriented = self.oriented_rels(types, *direction);
+                let from = *from;
+                let keyed = rows.flat_map(move |(ident, row)| match &row[from] {
+                    Value::Node(n) => Some((n.id.clone(), (ident, row))),
+                    _ => None,
+                });
+                // (other end's id, extended row)
+                let expanded = keyed.join_map(oriented, |_, (ident, row), (rel, other)| {
+                    let mut ident = ident.clone();
+                    ident.push(Value::Str(rel.id.clone()));
+                    let mut row = row.clone();
+                    row.push(Value::Relationship(rel.clone()));
+                    (other.clone(), (ident, row))
+                });
+                if *to_bound {
+                    let (to, labels) = (*to, to_labels.clone());
+                    expanded.flat_map(move |(other, (ident, row))| match &row[to] {
+                        Value::Node(n)
+                            if n.id == other && labels.iter().all(|l| n.has_label(l)) =>
+                        {
+                            Some((ident, row))
+                        }
+                        _ => None,
+                    })
+                } else {
+                    let nodes = self.nodes_with(to_labels).map(|n| (n.id.clone(), n));
+                    expanded.join_map(nodes, |_, (ident, row), node| {
+                        let mut ident = ident.clone();
+                        ident.push(Value::Str(node.id.clone()));
+                        let mut row = row.clone();
+                        row.push(Value::Node(node.clone()));
+                        (ident, row)
+                    })
                 }
             }
-            let row = self
-                .plan
-                .columns
-                .iter()
-                .map(|c| c.expr.eval(&binding))
-                .collect::<Result<Row, _>>()?;
-            Ok(Some((key, row)))
-        })();
-        evaluated.unwrap_or_else(|error: crate::eval::EvalError| {
-            if self.errors.is_multiple_of(1000) {
-                tracing::warn!(
-                    message = "Query evaluation failed; the row is left out of the result.",
-                    query = %self.query,
-                    %error,
-                    failures = self.errors + 1
-                );
+        }
+    }
+
+    /// Relationships keyed by the node they are followed from, with the node they lead to.
+    /// An undirected pattern follows each relationship both ways, but a self-loop only once.
+    fn oriented_rels(
+        &mut self,
+        types: &[Arc<str>],
+        direction: Direction,
+    ) -> VecCollection<'s, Time, OrientedRel, Diff> {
+        let rels = self.rels_with(types);
+        let outgoing = |r: Arc<Relationship>| (r.start.clone(), (r.clone(), r.end.clone()));
+        let incoming = |r: Arc<Relationship>| (r.end.clone(), (r.clone(), r.start.clone()));
+        match direction {
+            Direction::Outgoing => rels.map(outgoing),
+            Direction::Incoming => rels.map(incoming),
+            Direction::Either => {
+                rels.clone().map(outgoing).concat(rels.filter(|r| r.start != r.end).map(incoming))
             }
-            self.errors += 1;
-            None
-        })
+        }
+    }
+}
+
+fn op_keys_empty(op: &Op) -> bool {
+    matches!(op, Op::Aggregate { keys, .. } if keys.is_empty())
+}
+
+fn element_id(v: &Value) -> Option<&str> {
+    match v {
+        Value::Relationship(r) => Some(&r.id),
+        Value::Node(n) => Some(&n.id),
+        _ => None,
     }
 }

@@ -1,0 +1,158 @@
+//! Aggregating functions over a group, with openCypher semantics.
+//!
+//! A group arrives as differential's reduce hands it over: distinct argument vectors with
+//! their multiplicities. Nulls are ignored by every function except `count(*)`; `sum` of no
+//! values is 0, `avg`/`min`/`max` of no values are null, `collect` of no values is `[]`.
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+
+use crate::eval::compare;
+use crate::plan::{Aggregate, AggregateFunction};
+use crate::value::Value;
+
+/// The value of each aggregate for one group. `rows` holds, per distinct input row, the
+/// evaluated arguments (one per aggregate; `count(*)` ignores its slot) and the row's
+/// multiplicity. `None` rows are placeholders that keep a key-less group alive; they
+/// contribute nothing.
+pub fn aggregate(aggregates: &[Aggregate], rows: &[(&Option<Vec<Value>>, i64)]) -> Vec<Value> {
+    aggregates
+        .iter()
+        .enumerate()
+        .map(|(i, agg)| {
+            let values = rows.iter().filter_map(|(args, n)| {
+                let args = args.as_ref()?;
+                Some((args.get(i).cloned().unwrap_or(Value::Null), *n))
+            });
+            if agg.argument.is_none() {
+                return Value::Int(values.map(|(_, n)| n).sum());
+            }
+            let values: Vec<(Value, i64)> = if agg.distinct {
+                let distinct: BTreeSet<Value> =
+                    values.filter(|(v, n)| !v.is_null() && *n > 0).map(|(v, _)| v).collect();
+                distinct.into_iter().map(|v| (v, 1)).collect()
+            } else {
+                values.filter(|(v, _)| !v.is_null()).collect()
+            };
+            one(agg.function, &values)
+        })
+        .collect()
+}
+
+fn one(function: AggregateFunction, values: &[(Value, i64)]) -> Value {
+    match function {
+        AggregateFunction::Count => Value::Int(values.iter().map(|(_, n)| n).sum()),
+        AggregateFunction::Sum => sum(values).unwrap_or(Value::Null),
+        AggregateFunction::Avg => {
+            let count: i64 = values.iter().map(|(_, n)| n).sum();
+            if count == 0 {
+                return Value::Null;
+            }
+            match sum(values) {
+                Some(Value::Int(total)) => Value::float(total as f64 / count as f64),
+                Some(Value::Float(total)) => Value::float(total.0 / count as f64),
+                _ => Value::Null,
+            }
+        }
+        AggregateFunction::Min => extreme(values, Ordering::Less),
+        AggregateFunction::Max => extreme(values, Ordering::Greater),
+        AggregateFunction::Collect => Value::List(
+            values
+                .iter()
+                .flat_map(|(v, n)| std::iter::repeat_n(v.clone(), (*n).max(0) as usize))
+                .collect(),
+        ),
+    }
+}
+
+/// Integer sum while every value is an integer (falling back to float on overflow), float
+/// once any is; `None` if a value is not a number.
+fn sum(values: &[(Value, i64)]) -> Option<Value> {
+    let mut int: Option<i64> = Some(0);
+    let mut float = 0.0f64;
+    let mut any_float = false;
+    for (v, n) in values {
+        match v {
+            Value::Int(i) => {
+                int = int.and_then(|acc| i.checked_mul(*n).and_then(|x| acc.checked_add(x)));
+                float += *i as f64 * *n as f64;
+            }
+            Value::Float(f) => {
+                any_float = true;
+                float += f.0 * *n as f64;
+            }
+            _ => return None,
+        }
+    }
+    Some(match (any_float, int) {
+        (false, Some(i)) => Value::Int(i),
+        _ => Value::float(float),
+    })
+}
+
+/// The least (`Less`) or greatest (`Greater`) value. Comparable values compare by Cypher
+/// order; values of different kinds fall back to the storage order, so the result is
+/// deterministic.
+fn extreme(values: &[(Value, i64)], want: Ordering) -> Value {
+    values
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(v, _)| v)
+        .fold(None::<&Value>, |best, v| match best {
+            None => Some(v),
+            Some(b) => {
+                let order = compare(v, b).unwrap_or_else(|| v.cmp(b));
+                Some(if order == want { v } else { b })
+            }
+        })
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Expr;
+
+    fn agg(function: AggregateFunction, distinct: bool) -> Aggregate {
+        Aggregate { function, argument: Some(Expr::Slot(0)), distinct }
+    }
+
+    fn run(a: Aggregate, values: &[(Value, i64)]) -> Value {
+        let rows: Vec<Option<Vec<Value>>> =
+            values.iter().map(|(v, _)| Some(vec![v.clone()])).collect();
+        let input: Vec<(&Option<Vec<Value>>, i64)> =
+            rows.iter().zip(values).map(|(r, (_, n))| (r, *n)).collect();
+        aggregate(&[a], &input).remove(0)
+    }
+
+    #[test]
+    fn nulls_are_ignored_and_multiplicities_count() {
+        let values = [(Value::Null, 3), (Value::Int(2), 2), (Value::Int(5), 1)];
+        assert_eq!(run(agg(AggregateFunction::Count, false), &values), Value::Int(3));
+        assert_eq!(run(agg(AggregateFunction::Sum, false), &values), Value::Int(9));
+        assert_eq!(run(agg(AggregateFunction::Avg, false), &values), Value::float(3.0));
+        assert_eq!(run(agg(AggregateFunction::Min, false), &values), Value::Int(2));
+        assert_eq!(run(agg(AggregateFunction::Max, false), &values), Value::Int(5));
+        assert_eq!(run(agg(AggregateFunction::Count, true), &values), Value::Int(2));
+        assert_eq!(
+            run(agg(AggregateFunction::Collect, false), &values),
+            Value::List(vec![Value::Int(2), Value::Int(2), Value::Int(5)].into())
+        );
+    }
+
+    #[test]
+    fn empty_groups_have_identity_values() {
+        assert_eq!(run(agg(AggregateFunction::Sum, false), &[]), Value::Int(0));
+        assert_eq!(run(agg(AggregateFunction::Avg, false), &[]), Value::Null);
+        assert_eq!(run(agg(AggregateFunction::Max, false), &[]), Value::Null);
+        assert_eq!(run(agg(AggregateFunction::Collect, false), &[]), Value::List(vec![].into()));
+    }
+
+    #[test]
+    fn mixed_numbers_compare_numerically() {
+        let values = [(Value::Int(2), 1), (Value::float(1.5), 1)];
+        assert_eq!(run(agg(AggregateFunction::Min, false), &values), Value::float(1.5));
+        assert_eq!(run(agg(AggregateFunction::Sum, false), &values), Value::float(3.5));
+    }
+}
