@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use ripple_dataflows::plan::QueryPlan;
+use ripple_dataflows::plan::{JoinSpec, QueryPlan};
 use ripple_dataflows::runtime::{ChangeSet, QueryEvent, Row, Runtime, Time};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
@@ -111,7 +111,10 @@ impl Queries {
     /// does not compile is kept as failed (visible over REST) and disturbs nothing else.
     pub fn add(&self, config: QueryConfig) {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let (columns, status) = match ripple_dataflows::compile(&config.query) {
+        let (columns, status) = match ripple_dataflows::compile_with_joins(
+            &config.query,
+            join_specs(&config),
+        ) {
             Err(error) => {
                 let error = error.render(&config.query);
                 tracing::error!(message = "Query did not compile; it will not run.", query = %config.id, %error);
@@ -199,6 +202,23 @@ impl Queries {
             .map_err(|reason| ResultsError::Engine { id: id.into(), reason })?;
         Ok((time, rows.iter().map(|row| to_json_row(&entry.columns, row)).collect()))
     }
+}
+
+/// The query's `joins` as the engine's synthetic relationship types.
+fn join_specs(config: &QueryConfig) -> Vec<JoinSpec> {
+    config
+        .joins
+        .iter()
+        .filter_map(|join| match join.keys.as_slice() {
+            [a, b] => Some(JoinSpec {
+                rel_type: Arc::from(join.id.as_str()),
+                left: (Arc::from(a.label.as_str()), Arc::from(a.property.as_str())),
+                right: (Arc::from(b.label.as_str()), Arc::from(b.property.as_str())),
+            }),
+            // Config validation guarantees exactly two keys.
+            _ => None,
+        })
+        .collect()
 }
 
 fn to_json_row(columns: &[Arc<str>], row: &Row) -> JsonRow {

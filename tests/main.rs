@@ -10,5 +10,6 @@
 mod api;
 mod cli;
 mod dashboard;
+mod joins;
 mod support;
 mod tutorial;

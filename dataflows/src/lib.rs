@@ -23,3 +23,12 @@ pub use value::{Element, Node, Relationship, Value};
 pub fn compile(text: &str) -> Result<plan::QueryPlan, cypher::CypherError> {
     plan::compile(text, &cypher::parse(text)?)
 }
+
+/// Parses and compiles a continuous query whose relationship types may include synthetic
+/// ones defined by property equality ([`plan::JoinSpec`]).
+pub fn compile_with_joins(
+    text: &str,
+    joins: Vec<plan::JoinSpec>,
+) -> Result<plan::QueryPlan, cypher::CypherError> {
+    Ok(plan::QueryPlan { joins, ..compile(text)? })
+}

@@ -357,7 +357,7 @@ impl Builder<'_> {
 
     fn finish(mut self, r: &ast::Return) -> Result<QueryPlan> {
         let columns = self.projection(&r.projection, true)?;
-        Ok(QueryPlan { root: self.op, columns })
+        Ok(QueryPlan { root: self.op, columns, joins: Vec::new() })
     }
 
     /// Compiles WITH/RETURN items onto the chain; returns the new column names.

@@ -33,6 +33,25 @@ pub struct QueryPlan {
     pub root: Op,
     /// Column names, one per slot of the root's rows.
     pub columns: Vec<Arc<str>>,
+    /// Relationship types derived from property equality (a query's `joins` config), for
+    /// sources that have no relationships of their own.
+    pub joins: Vec<JoinSpec>,
+}
+
+/// A synthetic relationship type: nodes `a` (label `left.0`) and `b` (label `right.0`) are
+/// related, in both directions, when `a[left.1] = b[right.1]` (non-null, same value).
+///
+/// Each related pair yields relationships `a→b` and `b→a` with element ids `"{a}:{b}"`, as
+/// Drasi does, so the arrow direction in a pattern does not matter; an undirected pattern
+/// matches a pair once from each side, exactly like a directed one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinSpec {
+    /// The relationship type.
+    pub rel_type: Arc<str>,
+    /// (label, property) of one side.
+    pub left: (Arc<str>, Arc<str>),
+    /// (label, property) of the other side.
+    pub right: (Arc<str>, Arc<str>),
 }
 
 impl QueryPlan {

@@ -23,7 +23,7 @@ use super::{Diff, KeyedRow, Row, RowKey, Time};
 use crate::aggregate::aggregate;
 use crate::cypher::ast::Direction;
 use crate::eval::EvalError;
-use crate::plan::{Expr, Op, QueryPlan, Step};
+use crate::plan::{Expr, JoinSpec, Op, QueryPlan, Step};
 use crate::value::{Element, Node, Relationship, Value};
 
 /// Every node, keyed by label (unlabelled nodes under `""`): shared by all queries.
@@ -108,6 +108,7 @@ pub(super) fn install(
         let mut renderer = Renderer {
             scope,
             base,
+            joins: plan.joins.clone(),
             nodes: None,
             rels: None,
             buttons: Vec::new(),
@@ -160,6 +161,7 @@ impl ErrorLog {
 struct Renderer<'s, 'b> {
     scope: Scope<'s, Time>,
     base: &'b mut Base,
+    joins: Vec<JoinSpec>,
     nodes: Option<Arranged<'s, TraceFrontier<NodeTrace>>>,
     rels: Option<Arranged<'s, TraceFrontier<RelTrace>>>,
     buttons: Vec<Button>,
@@ -300,14 +302,46 @@ impl<'s> Renderer<'s, '_> {
         })
     }
 
-    /// Every relationship of one of `types` (any type if empty).
+    /// Every stored relationship of one of `types` (any type if empty).
     fn rels_with(
         &mut self,
         types: &[Arc<str>],
     ) -> VecCollection<'s, Time, Arc<Relationship>, Diff> {
-        let types = types.to_vec();
+        let wanted = types.to_vec();
         self.rels().flat_map_ref(move |key, rel| {
-            (types.is_empty() || types.contains(key)).then(|| rel.clone())
+            (wanted.is_empty() || wanted.contains(key)).then(|| rel.clone())
+        })
+    }
+
+    /// The relationships a join defines: both directions for every related pair.
+    fn join_rels(&mut self, join: &JoinSpec) -> VecCollection<'s, Time, Arc<Relationship>, Diff> {
+        let left = self.keyed_by_property(&join.left);
+        let right = self.keyed_by_property(&join.right);
+        let rel_type = join.rel_type.clone();
+        left.join_map(right, move |_, a, b| {
+            let rel = |start: &Arc<str>, end: &Arc<str>| {
+                Arc::new(Relationship {
+                    id: Arc::from(format!("{start}:{end}").as_str()),
+                    rel_type: rel_type.clone(),
+                    start: start.clone(),
+                    end: end.clone(),
+                    properties: Default::default(),
+                })
+            };
+            [rel(a, b), rel(b, a)]
+        })
+        .flat_map(|pair| pair)
+    }
+
+    /// Node ids of `label`, keyed by their non-null value of `property`.
+    fn keyed_by_property(
+        &mut self,
+        (label, property): &(Arc<str>, Arc<str>),
+    ) -> VecCollection<'s, Time, (Value, Arc<str>), Diff> {
+        let property = property.clone();
+        self.nodes_with(std::slice::from_ref(label)).flat_map(move |node| {
+            let value = node.properties.get(&property).filter(|v| !v.is_null()).cloned();
+            value.map(|v| (v, node.id.clone()))
         })
     }
 
@@ -415,22 +449,35 @@ impl<'s> Renderer<'s, '_> {
     }
 
     /// Relationships keyed by the node they are followed from, with the node they lead to.
-    /// An undirected pattern follows each relationship both ways, but a self-loop only once.
+    /// An undirected pattern follows each stored relationship both ways, but a self-loop only
+    /// once. Synthetic join relationships exist in both directions already, so every pattern
+    /// direction follows them forwards only: each related pair matches once from each side.
     fn oriented_rels(
         &mut self,
         types: &[Arc<str>],
         direction: Direction,
     ) -> VecCollection<'s, Time, OrientedRel, Diff> {
-        let rels = self.rels_with(types);
         let outgoing = |r: Arc<Relationship>| (r.start.clone(), (r.clone(), r.end.clone()));
         let incoming = |r: Arc<Relationship>| (r.end.clone(), (r.clone(), r.start.clone()));
-        match direction {
+        let rels = self.rels_with(types);
+        let mut oriented = match direction {
             Direction::Outgoing => rels.map(outgoing),
             Direction::Incoming => rels.map(incoming),
             Direction::Either => {
                 rels.clone().map(outgoing).concat(rels.filter(|r| r.start != r.end).map(incoming))
             }
+        };
+        let joins: Vec<JoinSpec> = self
+            .joins
+            .iter()
+            .filter(|j| types.is_empty() || types.contains(&j.rel_type))
+            .cloned()
+            .collect();
+        for join in joins {
+            let synthetic = self.join_rels(&join).map(outgoing);
+            oriented = oriented.concat(synthetic);
         }
+        oriented
     }
 }
 

@@ -276,3 +276,44 @@ fn key_less_aggregates_have_one_row_even_when_empty() {
         ["0,null"]
     );
 }
+
+#[test]
+fn joins_relate_nodes_by_property_in_both_directions() {
+    let row = |label: &str, id: &str, pairs: &[(&str, Value)]| {
+        Element::Node(Arc::new(Node {
+            id: Arc::from(id),
+            labels: Arc::from([Arc::from(label)]),
+            properties: pairs.iter().map(|(k, v)| (Arc::from(*k), v.clone())).collect(),
+        }))
+    };
+    let elements = vec![
+        row(
+            "vehicles",
+            "vehicles:1",
+            &[("plate", Value::str("AAA")), ("color", Value::str("red"))],
+        ),
+        row(
+            "vehicles",
+            "vehicles:2",
+            &[("plate", Value::str("BBB")), ("color", Value::str("blue"))],
+        ),
+        row("orders", "orders:1", &[("plate", Value::str("AAA"))]),
+        row("orders", "orders:2", &[("plate", Value::Null)]),
+    ];
+    let join = crate::plan::JoinSpec {
+        rel_type: Arc::from("PICKUP_BY"),
+        left: (Arc::from("vehicles"), Arc::from("plate")),
+        right: (Arc::from("orders"), Arc::from("plate")),
+    };
+    for query in [
+        "MATCH (o:orders)-[:PICKUP_BY]->(v:vehicles) RETURN elementId(o) AS o, v.color AS color",
+        "MATCH (v:vehicles)-[:PICKUP_BY]->(o:orders) RETURN elementId(o) AS o, v.color AS color",
+        "MATCH (o:orders)<-[:PICKUP_BY]-(v:vehicles) RETURN elementId(o) AS o, v.color AS color",
+    ] {
+        let plan = Arc::new(crate::compile_with_joins(query, vec![join.clone()]).unwrap());
+        let runtime = Runtime::start(RuntimeConfig { workers: 2 }).unwrap();
+        runtime.install("q", plan, Arc::new(|_| {})).unwrap();
+        runtime.apply(elements.iter().cloned().map(|e| (e, 1)).collect());
+        assert_eq!(strs(&peek(&runtime, "q")), ["'orders:1','red'"], "{query}");
+    }
+}
