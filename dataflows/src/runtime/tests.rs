@@ -286,7 +286,7 @@ fn joins_relate_nodes_by_property_in_both_directions() {
             properties: pairs.iter().map(|(k, v)| (Arc::from(*k), v.clone())).collect(),
         }))
     };
-    let elements = vec![
+    let elements = [
         row(
             "vehicles",
             "vehicles:1",
