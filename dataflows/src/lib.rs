@@ -17,6 +17,9 @@ pub mod plan;
 pub mod runtime;
 pub mod value;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use value::{Element, Node, Relationship, Value};
 
 /// Parses and compiles a continuous query.
