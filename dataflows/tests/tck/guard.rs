@@ -75,3 +75,17 @@ pub fn run<T: Send + 'static>(
 fn drain() -> Vec<String> {
     std::mem::take(&mut *PANICS.lock().unwrap_or_else(|p| p.into_inner()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gives_up_on_a_hung_scenario() {
+        let (result, _) =
+            run(Duration::from_millis(100), |_| thread::sleep(Duration::from_secs(2)));
+        assert!(matches!(result, Err(Stopped::Timeout)));
+        let (result, _) = run(Duration::from_secs(5), |deadline| deadline > Instant::now());
+        assert!(matches!(result, Ok(true)));
+    }
+}

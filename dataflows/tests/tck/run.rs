@@ -94,21 +94,22 @@ pub fn incremental(
     let mut rng = Rng(seed | 1);
     let mut result = Accumulated::default();
 
-    let mut last = runtime.next_time() - 1;
+    let mut last = None;
     for element in insertion_order(elements, &mut rng) {
-        last = runtime.apply(vec![(element, 1)]);
+        last = Some(runtime.apply(vec![(element, 1)]));
     }
     result.settle(&events, last, deadline)?;
     let inserted = result.rows.clone();
     let inserted_peek = peek(&runtime, QUERY, deadline)?;
 
     for element in retraction_order(elements, &mut rng) {
-        last = runtime.apply(vec![(element, -1)]);
+        last = Some(runtime.apply(vec![(element, -1)]));
     }
     result.settle(&events, last, deadline)?;
     let retracted = result.rows.clone();
 
-    last = runtime.apply(elements.iter().map(|e| (e.clone(), 1)).collect::<Vec<(Element, Diff)>>());
+    let all: Vec<(Element, Diff)> = elements.iter().map(|e| (e.clone(), 1)).collect();
+    last = Some(runtime.apply(all));
     result.settle(&events, last, deadline)?;
     let reinserted_peek = peek(&runtime, QUERY, deadline)?;
     runtime.shutdown();
@@ -140,27 +141,31 @@ fn peek(runtime: &Runtime, id: &str, deadline: Instant) -> Result<Vec<Row>, RunE
 #[derive(Default)]
 struct Accumulated {
     rows: Vec<Row>,
+    /// The greatest progress reported: every time below it is complete.
+    upper: Time,
 }
 
 impl Accumulated {
-    /// Applies change sets until the query is complete through `time`.
+    /// Applies change sets until the query is complete through `time`, the last transaction
+    /// applied (`None` if there was none: progress only moves when transactions arrive).
     fn settle(
         &mut self,
         events: &mpsc::Receiver<QueryEvent>,
-        time: Time,
+        time: Option<Time>,
         deadline: Instant,
     ) -> Result<(), RunError> {
-        loop {
+        let Some(time) = time else { return Ok(()) };
+        while self.upper <= time {
             let event =
                 events.recv_timeout(deadline.saturating_duration_since(Instant::now())).map_err(
                     |_| RunError::Timeout(format!("waiting for the query to complete time {time}")),
                 )?;
             match event {
                 QueryEvent::Changes { time: t, changes } => self.apply(t, &changes)?,
-                QueryEvent::Progress { upper } if upper > time => return Ok(()),
-                QueryEvent::Progress { .. } => {}
+                QueryEvent::Progress { upper } => self.upper = self.upper.max(upper),
             }
         }
+        Ok(())
     }
 
     fn apply(&mut self, time: Time, changes: &ChangeSet) -> Result<(), RunError> {
@@ -237,5 +242,67 @@ impl Rng {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::setup::Graph;
+    use std::time::Duration;
+
+    fn graph(script: &str) -> Vec<Element> {
+        let mut graph = Graph::default();
+        graph.execute(script).expect("setup runs");
+        graph.elements()
+    }
+
+    #[test]
+    fn orders_respect_relationship_endpoints() {
+        let elements = graph("CREATE (a)-[:T]->(b)<-[:T]-(c)-[:T]->(a), (d)");
+        let mut rng = Rng(42);
+        let position = |order: &[Element], id: &str| {
+            order.iter().position(|e| match e {
+                Element::Node(n) => &*n.id == id,
+                Element::Relationship(r) => &*r.id == id,
+            })
+        };
+        for _ in 0..20 {
+            let insert = insertion_order(&elements, &mut rng);
+            let retract = retraction_order(&elements, &mut rng);
+            assert_eq!((insert.len(), retract.len()), (elements.len(), elements.len()));
+            for element in &elements {
+                let Element::Relationship(r) = element else { continue };
+                for node in [&r.start, &r.end] {
+                    assert!(position(&insert, node) < position(&insert, &r.id));
+                    assert!(position(&retract, node) > position(&retract, &r.id));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_mode_settles_on_empty_and_small_graphs() {
+        let plan =
+            Arc::new(ripple_dataflows::compile("MATCH (n:L) RETURN n.v AS v").expect("compiles"));
+        for script in ["CREATE ()", "CREATE (:L {v: 1})-[:T]->(:L {v: 2}), (:M {v: 3})"] {
+            let elements = graph(script);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let Ok(bulk) = bulk(&plan, &elements, deadline) else { panic!("bulk run failed") };
+            let Ok(runs) = incremental(&plan, &elements, 1, deadline) else {
+                panic!("incremental run failed")
+            };
+            let mut rows = bulk.rows.clone();
+            rows.sort();
+            for mut got in
+                [runs.inserted, runs.inserted_peek, runs.reinserted, runs.reinserted_peek]
+            {
+                got.sort();
+                assert_eq!(got, rows);
+            }
+            assert_eq!(runs.retracted, bulk.empty);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        assert!(incremental(&plan, &[], 1, deadline).is_ok(), "an empty graph needs no waiting");
     }
 }
