@@ -5,10 +5,13 @@
 //! * `tutorial`: the tutorial's end-to-end path and restarts.
 //! * `cli`: `ripple validate` and command-line behaviour.
 //! * `dashboard`: the tutorial's page in headless Chromium.
+//! * `source`: the PostgreSQL source: results equal SQL under writes, reconnects, `kill -9`
+//!   and PostgreSQL restarts; WAL release; types and row semantics.
 //! * `support/`: harness pieces (PostgreSQL, ripple process, SSE client, browser).
 
 mod api;
 mod cli;
 mod dashboard;
+mod source;
 mod support;
 mod tutorial;
