@@ -135,9 +135,20 @@ async fn fence(ripple: &Ripple, db: &tokio_postgres::Client, n: i32) {
         .await;
 }
 
-/// After a fence: every query's REST results equal its SQL.
+/// After a fence: every query of [`QUERIES`] has REST results equal to its SQL.
 async fn assert_results_equal_sql(ripple: &Ripple, db: &tokio_postgres::Client, context: &str) {
-    for (id, _, _, sql) in QUERIES {
+    let queries: Vec<(&str, &str)> = QUERIES.iter().map(|(id, _, _, sql)| (*id, *sql)).collect();
+    assert_equal_sql(ripple, db, &queries, context).await;
+}
+
+/// After a fence: each query's (id, SQL) REST results equal its SQL.
+async fn assert_equal_sql(
+    ripple: &Ripple,
+    db: &tokio_postgres::Client,
+    queries: &[(&str, &str)],
+    context: &str,
+) {
+    for (id, sql) in queries {
         let ours = normalized(ripple.results(id).await);
         let theirs = normalized(sql_rows(db, sql).await);
         assert_eq!(ours, theirs, "{context}: REST results of {id} differ from SQL");
@@ -429,4 +440,200 @@ async fn confirmed_flush_lsn_advances_while_ripple_runs() {
     }
     drop(ripple);
     pg.drop_slots(&database).await;
+}
+
+/// A column of every type the source parses, with values that exercise the edge cases.
+const TYPES: &[(&str, &str, &str)] = &[
+    ("b", "bool", "true"),
+    ("i2", "int2", "-32768"),
+    ("i4", "int4", "2147483647"),
+    ("i8", "int8", "9223372036854775807"),
+    ("o", "oid", "4294967295"),
+    ("f4", "float4", "3.14159"),
+    ("f8", "float8", "0.1"),
+    ("f8nan", "float8", "'NaN'"),
+    ("f8inf", "float8", "'-Infinity'"),
+    ("num", "numeric(12,3)", "12345.678"),
+    ("bp", "char(4)", "'ab'"),
+    ("t", "text", "E'line1\\nline2 \"q\" \\\\ back'"),
+    ("vc", "varchar(10)", "'vc'"),
+    ("nm", "name", "'a_name'"),
+    ("ch", "\"char\"", "'c'"),
+    ("u", "uuid", "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'"),
+    ("d", "date", "'0001-01-01 BC'"),
+    ("tm", "time", "'23:59:59.123456'"),
+    ("ttz", "timetz", "'12:00:00+05:30'"),
+    ("iv", "interval", "'1 year 2 mons 3 days 04:05:06.5'"),
+    ("j", "json", r#"'{"b": 1,  "a":[1,2, null]}'"#),
+    ("jb", "jsonb", r#"'{"a": [1, 2.5, "x"], "b": {"c": null}}'"#),
+    ("ts", "timestamp", "'2024-02-29 23:59:59.123456'"),
+    ("tsinf", "timestamp", "'infinity'"),
+    ("tstz", "timestamptz", "'2024-02-29 23:59:59.123456+05:30'"),
+    ("by", "bytea", "'\\xdeadbeef'"),
+    ("ab", "bool[]", "'{t,f,NULL}'"),
+    ("a2", "int2[]", "'{1,NULL,3}'"),
+    ("a4", "int4[]", "'{{1,2},{3,4}}'"),
+    ("a8", "int8[]", "'{-9223372036854775808}'"),
+    ("af4", "float4[]", "'{1.5,NaN}'"),
+    ("af8", "float8[]", "'{0.1,Infinity}'"),
+    ("anum", "numeric[]", "'{1.50,NULL}'"),
+    ("at", "text[]", r#"'{"a b","c,d",NULL,"NULL","","q\"uote"}'"#),
+    ("avc", "varchar[]", "'{x,y}'"),
+    ("abp", "char(2)[]", "'{a,bb}'"),
+    ("au", "uuid[]", "'{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}'"),
+    ("ats", "timestamp[]", r#"'{"2024-01-01 00:00:00",infinity}'"#),
+    ("atstz", "timestamptz[]", r#"'{"2024-01-01 00:00:00+00"}'"#),
+    ("aj", "json[]", r#"ARRAY['{"k": [1]}'::json, NULL]"#),
+    ("ajb", "jsonb[]", r#"ARRAY['{"k": {"z": 1, "a": 2}}'::jsonb]"#),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn types_round_trip_identically_through_bootstrap_and_stream() {
+    let pg = PgCluster::shared();
+    let database = pg.create_database("types").await;
+    let db = pg.client(&database).await;
+    let columns: Vec<String> = TYPES.iter().map(|(name, ty, _)| format!("{name} {ty}")).collect();
+    let names: Vec<&str> = TYPES.iter().map(|(name, _, _)| *name).collect();
+    let values: Vec<&str> = TYPES.iter().map(|(_, _, value)| *value).collect();
+    let insert = |id: i32, nulls: bool| {
+        let values = if nulls { vec!["NULL"; values.len()].join(", ") } else { values.join(", ") };
+        format!("INSERT INTO ty (id, {}) VALUES ({id}, {values});", names.join(", "))
+    };
+    db.batch_execute(&format!(
+        "CREATE TABLE ty (id int PRIMARY KEY, {});
+         CREATE TABLE fence (id int PRIMARY KEY);
+         CREATE PUBLICATION pub FOR ALL TABLES;
+         {} {}",
+        columns.join(", "),
+        insert(1, false),
+        insert(2, true)
+    ))
+    .await
+    .expect("types table");
+    let returns: Vec<String> = names.iter().map(|n| format!("t.{n}")).collect();
+    let cypher = format!("MATCH (t:ty) RETURN t.id, {}", returns.join(", "));
+    let api_port = free_port();
+    let queries =
+        [("types", "ty", cypher.as_str()), ("fence", "fence", "MATCH (f:fence) RETURN f.id")];
+    let ripple =
+        Ripple::start(&config(&database, pg.port, api_port, None, &queries), api_port, &[]).await;
+    ripple.wait_streaming("pg").await;
+    db.batch_execute(&format!("{} {}", insert(3, false), insert(4, true)))
+        .await
+        .expect("stream rows");
+    fence(&ripple, &db, 1).await;
+
+    let rows = ripple.results("types").await;
+    let row = |id: i64| {
+        let mut row = rows.iter().find(|r| r["id"] == json!(id)).expect("row").clone();
+        row.as_object_mut().expect("object").remove("id");
+        row
+    };
+    assert_eq!(row(1), row(3), "bootstrap and stream give the same values");
+    assert_eq!(row(2), row(4), "bootstrap and stream give the same nulls");
+    let full = row(1);
+    assert_eq!(full.as_object().map(|o| o.len()), Some(TYPES.len()), "every column: {full}");
+    // Spot checks of exactness.
+    assert_eq!(full["i8"], json!(9223372036854775807_i64));
+    assert_eq!(full["t"], json!("line1\nline2 \"q\" \\ back"));
+    assert_eq!(full["u"], json!("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"));
+    assert_eq!(full["jb"], json!({"a": [1, 2.5, "x"], "b": {"c": null}}));
+    assert_eq!(full["at"], json!(["a b", "c,d", null, "NULL", "", "q\"uote"]));
+    assert_eq!(full["a4"], json!([[1, 2], [3, 4]]));
+    assert_eq!(full["bp"], json!("ab"));
+    drop(ripple);
+    pg.drop_slots(&database).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn row_semantics_follow_the_database() {
+    let pg = PgCluster::shared();
+    let database = pg.create_database("rows").await;
+    let db = pg.client(&database).await;
+    db.batch_execute(
+        "CREATE TABLE full_t (id int PRIMARY KEY, v text, big text);
+         ALTER TABLE full_t REPLICA IDENTITY FULL;
+         CREATE TABLE def_t (id int PRIMARY KEY, v text, big text);
+         -- Stored out of line and uncompressed, so unchanged values arrive as TOAST 'u'.
+         ALTER TABLE full_t ALTER COLUMN big SET STORAGE EXTERNAL;
+         ALTER TABLE def_t ALTER COLUMN big SET STORAGE EXTERNAL;
+         CREATE TABLE comp (a int, b text, v int, PRIMARY KEY (a, b));
+         CREATE TABLE trunc_t (id int PRIMARY KEY, v int);
+         CREATE TABLE alter_t (id int PRIMARY KEY, v int);
+         CREATE TABLE fence (id int PRIMARY KEY);
+         CREATE PUBLICATION pub FOR ALL TABLES;
+         INSERT INTO full_t SELECT g, 'v' || g, repeat(md5(g::text), 100) FROM generate_series(1, 4) g;
+         INSERT INTO def_t SELECT g, 'v' || g, repeat(md5(g::text), 100) FROM generate_series(1, 4) g;
+         INSERT INTO comp SELECT g, 'x', g FROM generate_series(1, 3) g;
+         INSERT INTO trunc_t SELECT g, g FROM generate_series(1, 5) g;
+         INSERT INTO alter_t VALUES (1, 1);",
+    )
+    .await
+    .expect("schema");
+    let queries = [
+        ("full", "full_t", "MATCH (n:full_t) RETURN n.id, n.v, n.big"),
+        ("def", "def_t", "MATCH (n:def_t) RETURN n.id, n.v, n.big"),
+        ("comp", "comp", "MATCH (c:comp) RETURN c.a, c.b, c.v"),
+        ("trunc", "trunc_t", "MATCH (t:trunc_t) RETURN t.id, t.v"),
+        ("alter", "alter_t", "MATCH (x:alter_t) RETURN x.id, x.v, x.extra"),
+        ("fence", "fence", "MATCH (f:fence) RETURN f.id"),
+    ];
+    let sql = [
+        ("full", "SELECT id, v, big FROM full_t"),
+        ("def", "SELECT id, v, big FROM def_t"),
+        ("comp", "SELECT a, b, v FROM comp"),
+        ("trunc", "SELECT id, v FROM trunc_t"),
+    ];
+    let api_port = free_port();
+    let ripple =
+        Ripple::start(&config(&database, pg.port, api_port, None, &queries), api_port, &[]).await;
+    ripple.wait_streaming("pg").await;
+    let steps = [
+        // Unchanged TOASTed `big` keeps its value.
+        "UPDATE full_t SET v = 'w1' WHERE id = 1; UPDATE def_t SET v = 'w1' WHERE id = 1;",
+        // Primary-key updates, also of one column of a composite key.
+        "UPDATE full_t SET id = 10 WHERE id = 2; UPDATE def_t SET id = 10 WHERE id = 2;
+         UPDATE comp SET b = 'zz' WHERE a = 1; UPDATE comp SET v = 20 WHERE a = 2;",
+        "DELETE FROM full_t WHERE id = 3; DELETE FROM def_t WHERE id = 3; DELETE FROM comp WHERE a = 3;",
+        "TRUNCATE trunc_t; INSERT INTO trunc_t VALUES (9, 9);",
+        // Rows keep flowing after the table changes shape.
+        "ALTER TABLE alter_t ADD COLUMN extra int DEFAULT 7;
+         INSERT INTO alter_t VALUES (5, 5, 9); UPDATE alter_t SET v = 6 WHERE id = 1;",
+    ];
+    for (n, step) in steps.iter().enumerate() {
+        db.batch_execute(step).await.unwrap_or_else(|error| panic!("{step}: {error}"));
+        let n = n as i32;
+        fence(&ripple, &db, n).await;
+        assert_equal_sql(&ripple, &db, &sql, &format!("after {step}")).await;
+    }
+    assert_eq!(
+        normalized(ripple.results("alter").await),
+        normalized(vec![
+            json!({"id": 1, "v": 6, "extra": 7}),
+            json!({"id": 5, "v": 5, "extra": 9})
+        ]),
+    );
+    drop(ripple);
+    pg.drop_slots(&database).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_without_primary_key_needs_table_keys() {
+    let pg = PgCluster::shared();
+    let database = pg.create_database("nopk").await;
+    let db = pg.client(&database).await;
+    db.batch_execute("CREATE TABLE nopk (a int, b int); CREATE PUBLICATION pub FOR ALL TABLES;")
+        .await
+        .expect("schema");
+    let api_port = free_port();
+    let queries = [("q", "nopk", "MATCH (n:nopk) RETURN n.a")];
+    let ripple =
+        Ripple::start(&config(&database, pg.port, api_port, None, &queries), api_port, &[]).await;
+    ripple
+        .wait_for("the source to fail", || async {
+            source_status(&ripple).await["state"] == "failed"
+        })
+        .await;
+    let error = source_status(&ripple).await["last_error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("no primary key") && error.contains("table_keys"), "{error}");
 }
