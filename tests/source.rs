@@ -637,3 +637,56 @@ async fn a_table_without_primary_key_needs_table_keys() {
     let error = source_status(&ripple).await["last_error"].as_str().unwrap_or_default().to_string();
     assert!(error.contains("no primary key") && error.contains("table_keys"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_sources_in_one_server_each_follow_their_database() {
+    let pg = PgCluster::shared();
+    let (first, first_db) = schema_database(pg, "multi_a").await;
+    let second = pg.create_database("multi_b").await;
+    let second_db = pg.client(&second).await;
+    second_db
+        .batch_execute(
+            "CREATE TABLE parts (id int PRIMARY KEY, qty int);
+             CREATE PUBLICATION pub FOR ALL TABLES;
+             INSERT INTO parts SELECT g, g FROM generate_series(1, 10) g;",
+        )
+        .await
+        .expect("second schema");
+    let api_port = free_port();
+    // Two copies of the one-source config, the second renamed and pointed at `second`.
+    let one = config(&first, pg.port, api_port, None, &load_queries());
+    let (head, queries) = one.split_once("queries:\n").expect("queries");
+    let other_source = head
+        .split_once("sources:\n")
+        .expect("sources")
+        .1
+        .replace("id: pg\n", "id: pg2\n")
+        .replace(&first, &second);
+    let text = format!(
+        "{head}{other_source}queries:\n{queries}  - id: parts\n    query: \"MATCH (p:parts) RETURN p.id, p.qty\"\n    \
+         sources:\n      - source_id: pg2\n        nodes: [parts]\n"
+    );
+    let ripple = Ripple::start(&text, api_port, &[]).await;
+    ripple.wait_streaming("pg").await;
+    ripple.wait_streaming("pg2").await;
+    let writer = Writer::start(pg.port, &first);
+    second_db
+        .batch_execute(
+            "UPDATE parts SET qty = qty * 10 WHERE id <= 5; DELETE FROM parts WHERE id = 10;",
+        )
+        .await
+        .expect("second writes");
+    writer.wait_for_more(30).await;
+    writer.stop().await;
+    fence(&ripple, &first_db, 1).await;
+    assert_results_equal_sql(&ripple, &first_db, "first source").await;
+    ripple
+        .wait_for("the second source's changes", || async {
+            normalized(ripple.results("parts").await)
+                == normalized(sql_rows(&second_db, "SELECT id, qty FROM parts").await)
+        })
+        .await;
+    drop(ripple);
+    pg.drop_slots(&first).await;
+    pg.drop_slots(&second).await;
+}

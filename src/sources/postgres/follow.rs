@@ -96,8 +96,14 @@ impl Follower<'_> {
                     })?;
                     match open.as_mut() {
                         Some(transaction) => transaction.messages.push(message),
-                        // Outside a transaction only descriptions can come; keep them.
-                        None => self.tables.apply(message, &mut Vec::new())?,
+                        None if matches!(message, Message::Relation(_) | Message::Type { .. }) => {
+                            self.tables.apply(message, &mut Vec::new())?;
+                        }
+                        None => {
+                            return Err(PgSourceError::Transient(
+                                "pgoutput sent a row change outside a transaction".into(),
+                            ))
+                        }
                     }
                 }
                 ReplicationEvent::Commit { end_lsn, .. } => {
