@@ -289,7 +289,7 @@ fn memory_run(updates: usize) -> Vec<(usize, u64)> {
                 q.drain(..keep);
             }
         }
-        if step as usize % (updates / 10) == 0 {
+        if (step as usize).is_multiple_of(updates / 10) {
             samples.push((step as usize, memory_kb().0));
         }
     }

@@ -16,6 +16,7 @@ use crate::config::{Config, ReactionConfig, SourceConfig};
 use crate::queries::Queries;
 use crate::reactions::{self, ReactionEntry, ReactionStats};
 use crate::sources::{self, SourceStatus};
+use crate::state::StateStore;
 
 /// Options that come from the command line rather than the config file.
 #[derive(Clone, Debug)]
@@ -71,6 +72,10 @@ pub async fn run(
             .insert(reaction.id().to_string(), ReactionEntry { config: reaction.clone(), stats });
     }
 
+    let state = match &config.state_store {
+        Some(store) => Some(StateStore::open(&store.path)?),
+        None => None,
+    };
     let mut source_entries = BTreeMap::new();
     for source in &config.sources {
         let status = Arc::new(SourceStatus::default());
@@ -80,6 +85,7 @@ pub async fn run(
                     pg.clone(),
                     runtime.clone(),
                     status.clone(),
+                    state.clone(),
                     shutdown.clone(),
                 )));
             }

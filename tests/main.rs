@@ -5,11 +5,15 @@
 //! * `tutorial`: the tutorial's end-to-end path and restarts.
 //! * `cli`: `ripple validate` and command-line behaviour.
 //! * `dashboard`: the tutorial's page in headless Chromium.
+//! * `joins`: relationships between tables through a query's `joins`.
+//! * `source`: the PostgreSQL source: results equal SQL under writes, reconnects, `kill -9`
+//!   and PostgreSQL restarts; WAL release; types and row semantics.
 //! * `support/`: harness pieces (PostgreSQL, ripple process, SSE client, browser).
 
 mod api;
 mod cli;
 mod dashboard;
 mod joins;
+mod source;
 mod support;
 mod tutorial;

@@ -35,14 +35,26 @@ pub struct SourceStatusView {
     pub state: SourceState,
     /// The last error, kept after recovery so operators can see what happened.
     pub last_error: Option<String>,
-    /// Position of the last applied transaction (PostgreSQL: its commit LSN, `X/Y`).
+    /// Position up to which changes are applied to the queries (PostgreSQL: the end LSN of
+    /// the last applied transaction, or a later idle position the server reported, `X/Y`).
     pub position: Option<String>,
+    /// Position up to which the state store holds the changes and the source server was told
+    /// so (PostgreSQL: the slot's `confirmed_flush_lsn` follows it). Without a state store,
+    /// the same as `position`.
+    pub acknowledged: Option<String>,
+    /// How far the source server's WAL is ahead of `position`, in bytes (checked every second).
+    pub lag_bytes: Option<u64>,
+    /// While behind: seconds since the commit of the last applied transaction; 0 when caught
+    /// up.
+    pub lag_seconds: Option<f64>,
     /// Source transactions applied.
     pub transactions: u64,
     /// Row changes applied.
     pub row_changes: u64,
     /// Rows loaded by the last bootstrap.
     pub bootstrap_rows: u64,
+    /// Rows loaded from the state store at start-up, instead of a bootstrap.
+    pub restored_rows: u64,
 }
 
 /// Shared, thread-safe status of one source.
@@ -58,9 +70,13 @@ impl Default for SourceStatus {
                 state: SourceState::Starting,
                 last_error: None,
                 position: None,
+                acknowledged: None,
+                lag_bytes: None,
+                lag_seconds: None,
                 transactions: 0,
                 row_changes: 0,
                 bootstrap_rows: 0,
+                restored_rows: 0,
             }),
         }
     }
@@ -90,10 +106,33 @@ impl SourceStatus {
         self.lock().bootstrap_rows = rows;
     }
 
+    pub(crate) fn restored(&self, rows: u64, position: String) {
+        let mut view = self.lock();
+        view.restored_rows = rows;
+        view.position = Some(position.clone());
+        view.acknowledged = Some(position);
+    }
+
+    /// A transaction was applied; its changes reached the queries.
     pub(crate) fn applied(&self, position: String, row_changes: usize) {
         let mut view = self.lock();
         view.position = Some(position);
         view.transactions += 1;
         view.row_changes += row_changes as u64;
+    }
+
+    /// The position moved without a transaction (an idle stream, or a skipped transaction).
+    pub(crate) fn moved(&self, position: String) {
+        self.lock().position = Some(position);
+    }
+
+    pub(crate) fn acknowledged(&self, position: String) {
+        self.lock().acknowledged = Some(position);
+    }
+
+    pub(crate) fn lag(&self, bytes: u64, seconds: f64) {
+        let mut view = self.lock();
+        view.lag_bytes = Some(bytes);
+        view.lag_seconds = Some(seconds);
     }
 }

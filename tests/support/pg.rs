@@ -60,7 +60,7 @@ pub struct PgCluster {
     pub port: u16,
     /// Holds the data directory, the server log and the unix socket. The watchdog removes it;
     /// `TempDir`'s own removal is the fallback if the watchdog could not.
-    _dir: TempDir,
+    dir: TempDir,
     /// `postgres` (or `runuser`, its parent, when we are root); reaped on drop.
     server: Child,
     /// The watchdog; see the module docs.
@@ -124,7 +124,26 @@ impl PgCluster {
             }
         }
         let (port, server) = cluster.expect("the loop either starts the server or panics");
-        PgCluster { port, _dir: dir, server, watchdog, watchdog_stdin: Some(watchdog_stdin) }
+        PgCluster { port, dir, server, watchdog, watchdog_stdin: Some(watchdog_stdin) }
+    }
+
+    /// Restarts the server on the same port, as `pg_ctl restart -m fast` would: clients are
+    /// disconnected, and the cluster's data (replication slots included) is kept.
+    ///
+    /// # Panics
+    ///
+    /// If the server does not stop, or does not come back within 30 s.
+    pub fn restart(&mut self) {
+        let root = is_root();
+        run(as_postgres(root, &Path::new(PG_BIN).join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "fast", "-w", "-t", "30", "stop"]));
+        let _ = self.server.wait();
+        let server = spawn_server(self.dir.path(), self.port, root);
+        self.server = wait_until_ready(self.dir.path(), self.port, server).unwrap_or_else(|log| {
+            panic!("PostgreSQL did not restart on 127.0.0.1:{}; server log:\n{log}", self.port)
+        });
     }
 
     /// One cluster for the whole test binary, started on first use.

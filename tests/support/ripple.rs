@@ -164,6 +164,12 @@ impl Ripple {
         .await;
     }
 
+    /// Kills the process with SIGKILL (`kill -9`): no shutdown code runs.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill -9 ripple");
+        self.child.wait().expect("reap ripple");
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns the exit code.
     pub fn terminate(mut self) -> Option<i32> {
         let pid = self.child.id().to_string();

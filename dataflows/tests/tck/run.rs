@@ -92,7 +92,10 @@ pub fn incremental(
     });
     runtime.install(QUERY, plan.clone(), sink).map_err(engine)?;
     let mut rng = Rng(seed | 1);
-    let mut result = Accumulated::default();
+    // Change sets describe transactions after the install; the state they apply to is the
+    // result at install time, which a peek reads (non-empty even on an empty graph for
+    // constant queries and key-less aggregates).
+    let mut result = Accumulated { rows: peek(&runtime, QUERY, deadline)?, upper: 0 };
 
     let mut last = None;
     for element in insertion_order(elements, &mut rng) {

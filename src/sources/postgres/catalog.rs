@@ -1,5 +1,6 @@
 //! What the source needs to know from the catalog before it reads anything.
 
+use pgwire_replication::Lsn;
 use tokio_postgres::Client;
 
 use super::PgSourceError;
@@ -23,6 +24,28 @@ pub(super) struct TableInfo {
 pub(super) struct SlotInfo {
     /// The backend streaming from it, if any.
     pub active_pid: Option<i32>,
+    /// The position up to which the consumer acknowledged; streaming resumes after it.
+    pub confirmed_flush: Lsn,
+    /// Whether PostgreSQL invalidated the slot (`wal_status = 'lost'`, after
+    /// `max_slot_wal_keep_size`): the WAL it needed is gone.
+    pub lost: bool,
+}
+
+impl SlotInfo {
+    /// Whether streaming from the slot continues state that reflects everything up to
+    /// `position`; otherwise why not.
+    pub(super) fn resumes(&self, position: Lsn) -> Result<(), String> {
+        if self.lost {
+            return Err("the replication slot was invalidated (wal_status 'lost'): PostgreSQL removed WAL it still needed; consider raising max_slot_wal_keep_size".into());
+        }
+        if self.confirmed_flush > position {
+            return Err(format!(
+                "the replication slot was advanced to {} past the state's position {position}, so the changes in between are gone",
+                self.confirmed_flush
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Checks the server and publication, and describes every table the source reads.
@@ -143,7 +166,8 @@ pub(super) async fn slot(
 ) -> Result<Option<SlotInfo>, PgSourceError> {
     let row = client
         .query_opt(
-            "SELECT active_pid, plugin::text, database::text FROM pg_replication_slots WHERE slot_name = $1",
+            "SELECT active_pid, plugin::text, database::text, confirmed_flush_lsn::text, \
+             wal_status = 'lost' FROM pg_replication_slots WHERE slot_name = $1",
             &[&config.slot_name],
         )
         .await?;
@@ -157,7 +181,10 @@ pub(super) async fn slot(
             config.id, config.slot_name, database, plugin
         )));
     }
-    Ok(Some(SlotInfo { active_pid: row.get(0) }))
+    let confirmed_flush =
+        row.get::<_, Option<String>>(3).and_then(|lsn| Lsn::parse(&lsn).ok()).unwrap_or(Lsn::ZERO);
+    let lost = row.get::<_, Option<bool>>(4).unwrap_or(false);
+    Ok(Some(SlotInfo { active_pid: row.get(0), confirmed_flush, lost }))
 }
 
 /// A description of the oldest open transactions, for a slot creation that is waiting on them.

@@ -55,8 +55,12 @@ pub(super) async fn sql(
 }
 
 /// Settings for a replication connection that starts at `start` (0/0 = the slot's
-/// confirmed position) and reports `start` as flushed until something newer is acknowledged.
-pub(super) fn replication(config: &PostgresSourceConfig, start: Lsn) -> ReplicationConfig {
+/// confirmed position) and reports `acknowledged` as flushed until something newer is.
+pub(super) fn replication(
+    config: &PostgresSourceConfig,
+    start: Lsn,
+    acknowledged: Lsn,
+) -> ReplicationConfig {
     ReplicationConfig::new(
         config.host.as_str(),
         config.user.as_str(),
@@ -68,7 +72,7 @@ pub(super) fn replication(config: &PostgresSourceConfig, start: Lsn) -> Replicat
     .with_port(config.port)
     .with_tls(TlsConfig::disabled())
     .with_start_lsn(start)
-    .with_ack_lsn(start)
+    .with_ack_lsn(acknowledged)
     .with_status_interval(STATUS_INTERVAL)
     .with_options(SESSION_OPTIONS)
     .with_application_name("ripple")

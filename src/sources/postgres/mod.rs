@@ -11,16 +11,26 @@
 //! * The snapshot and the stream meet exactly at the slot's consistent point, so every
 //!   committed change is in one of them, never both (postgres-cdc.md §A.6.2).
 //! * Each source transaction becomes one engine transaction (one timestamp).
-//! * Within one process, a dropped connection resumes from the last acknowledged commit and
-//!   skips anything already applied, so no transaction is applied twice or skipped.
-//! * State lives in memory: on start-up with `bootstrap_provider` set, an existing slot is
-//!   dropped and recreated so that the snapshot and stream meet again.
+//! * Transactions are applied whole, in commit order; a dropped connection resumes from the
+//!   last acknowledged commit and skips anything already applied, so no transaction is
+//!   applied twice or skipped.
+//! * With a state store, the rows and the position are written durably in batches, and only
+//!   durable positions are acknowledged: WAL is released while ripple runs, and a restart
+//!   (even after `kill -9`) loads the rows and resumes the slot where the state left off. A
+//!   missing or invalidated slot means a fresh bootstrap, logged with its reason.
+//! * Without a state store, state lives in memory: on start-up with `bootstrap_provider` set,
+//!   an existing slot is dropped and recreated so that the snapshot and stream meet again.
 
 mod bootstrap;
 mod catalog;
+mod checkpoint;
 mod connect;
+mod follow;
+#[cfg(test)]
+mod handoff_tests;
 mod pgoutput;
 mod replication;
+mod store;
 mod tables;
 mod text;
 
@@ -31,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::PostgresSourceConfig;
 use crate::sources::{SourceState, SourceStatus};
+use crate::state::StateStore;
 use ripple_dataflows::runtime::Runtime;
 
 pub use tables::Tables;
@@ -72,14 +83,22 @@ impl From<pgwire_replication::PgWireError> for PgSourceError {
     }
 }
 
-/// Runs the source until `shutdown` fires or a fatal error occurs.
+/// Runs the source until `shutdown` fires or a fatal error occurs. With `state`, the source
+/// keeps its rows and position there and resumes from them after a restart.
 pub async fn run(
     config: PostgresSourceConfig,
     runtime: Arc<Runtime>,
     status: Arc<SourceStatus>,
+    state: Option<StateStore>,
     shutdown: CancellationToken,
 ) {
-    let mut stream = replication::Stream::new(config, runtime, status.clone());
+    let mut stream = replication::Stream::new(
+        config,
+        runtime,
+        status.clone(),
+        state,
+        replication::Handoff::Exported,
+    );
     let mut backoff = BACKOFF.0;
     loop {
         let result = tokio::select! {

@@ -1,28 +1,50 @@
-//! The replication session: slot set-up, bootstrap hand-off and the change stream.
+//! The replication session: where to start (saved state, a bootstrap or the slot's position),
+//! the slot set-up, and the hand-off to the change stream.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use pgwire_replication::{Lsn, ReplicationClient, ReplicationEvent};
+use pgwire_replication::{Lsn, ReplicationClient};
 use ripple_dataflows::runtime::Runtime;
 
+use super::catalog::{SlotInfo, TableInfo};
+use super::checkpoint::Checkpoints;
+use super::follow::Follower;
+use super::store::SourceStore;
 use super::tables::Tables;
-use super::{bootstrap, catalog, connect, pgoutput, PgSourceError};
+use super::{bootstrap, catalog, connect, PgSourceError};
 use crate::config::PostgresSourceConfig;
 use crate::sources::{SourceState, SourceStatus};
+use crate::state::StateStore;
 
 /// How long slot creation may wait for open transactions before it is reported.
 const SLOT_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which snapshot a bootstrap reads. Only the exported one meets the stream exactly; the other
+/// exists so that a test can show the consistency checks catch a broken hand-off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Handoff {
+    /// The snapshot the slot exported when it was created (postgres-cdc.md §B.3).
+    Exported,
+    /// A snapshot taken before the slot was created: changes committed in between are in
+    /// neither the snapshot nor the stream.
+    #[cfg(test)]
+    SnapshotBeforeSlot,
+}
 
 /// One source's stream and everything that survives a reconnect.
 pub(super) struct Stream {
     config: PostgresSourceConfig,
     runtime: Arc<Runtime>,
     status: Arc<SourceStatus>,
-    tables: Option<Tables>,
-    /// Whether the in-memory rows reflect a snapshot taken from the current slot.
-    bootstrapped: bool,
-    /// End LSN of the last transaction applied and acknowledged.
+    state: Option<StateStore>,
+    handoff: Handoff,
+    /// The rows and durable writes; set up on the first connection (they need the catalog).
+    tables: Option<(Tables, Checkpoints)>,
+    /// Whether the rows and `applied` continue the slot's stream (after a bootstrap, a
+    /// restore from saved state, or attaching to a slot without bootstrap).
+    positioned: bool,
+    /// End LSN of the last transaction applied (or a later idle position).
     applied: Lsn,
     /// Whether the last `run` got as far as streaming (resets the reconnect backoff).
     reached_streaming: bool,
@@ -34,13 +56,17 @@ impl Stream {
         config: PostgresSourceConfig,
         runtime: Arc<Runtime>,
         status: Arc<SourceStatus>,
+        state: Option<StateStore>,
+        handoff: Handoff,
     ) -> Stream {
         Stream {
             config,
             runtime,
             status,
+            state,
+            handoff,
             tables: None,
-            bootstrapped: false,
+            positioned: false,
             applied: Lsn::ZERO,
             reached_streaming: false,
             client: None,
@@ -55,7 +81,13 @@ impl Stream {
         std::mem::take(&mut self.reached_streaming)
     }
 
-    /// Connects, bootstraps if needed, and follows the stream until an error.
+    /// The current rows (tests compare them with the tables).
+    #[cfg(test)]
+    pub(super) fn tables(&self) -> Option<&Tables> {
+        self.tables.as_ref().map(|(tables, _)| tables)
+    }
+
+    /// Connects, restores or bootstraps if needed, and follows the stream until an error.
     pub(super) async fn run(&mut self) -> Result<(), PgSourceError> {
         if let Some(mut old) = self.client.take() {
             old.abort();
@@ -63,72 +95,251 @@ impl Stream {
         connect::check_supported(&self.config)?;
         let mut sql = connect::sql(&self.config).await?;
         let infos = catalog::load(&sql, &self.config).await?;
-        let tables = self.tables.get_or_insert_with(|| Tables::new(infos));
         let slot = catalog::slot(&sql, &self.config).await?;
-        let client = if self.config.bootstrap && (!self.bootstrapped || slot.is_none()) {
-            if let Some(slot) = slot {
-                if let Some(pid) = slot.active_pid {
-                    return Err(PgSourceError::Fatal(format!(
-                        "replication slot '{}' is in use by another process (pid {pid}); stop it or choose another slot_name",
-                        self.config.slot_name
-                    )));
-                }
-                tracing::info!(
-                    message = "Recreating the replication slot for a consistent bootstrap (ripple keeps no state between runs yet).",
-                    source_id = %self.config.id,
-                    slot = %self.config.slot_name
-                );
-                sql.execute("SELECT pg_drop_replication_slot($1)", &[&self.config.slot_name])
-                    .await?;
-            } else if self.bootstrapped {
-                tracing::warn!(
-                    message = "The replication slot is gone; bootstrapping again.",
-                    source_id = %self.config.id,
-                    slot = %self.config.slot_name
-                );
+        if let Some(pid) = slot.as_ref().and_then(|s| s.active_pid) {
+            // Also the case for a moment after ripple itself was killed, until the server
+            // notices: so retry rather than give up.
+            return Err(PgSourceError::Transient(format!(
+                "replication slot '{}' is in use by another process (pid {pid}); waiting for it to be released",
+                self.config.slot_name
+            )));
+        }
+        if self.tables.is_none() {
+            self.start_up(infos, slot.as_ref()).await?;
+        }
+        let resumes = match &slot {
+            Some(slot) => slot.resumes(self.applied),
+            None => Err("the replication slot does not exist".to_string()),
+        };
+        let client = match resumes {
+            Ok(()) if self.positioned => {
+                ReplicationClient::connect(connect::replication(
+                    &self.config,
+                    self.applied,
+                    self.checkpoints().durable(),
+                ))
+                .await?
             }
-            self.status.set_state(SourceState::Bootstrapping);
-            let mut client =
-                ReplicationClient::connect_gated(connect::replication(&self.config, Lsn::ZERO))
-                    .await?;
-            let (consistent_point, snapshot) =
-                create_slot(&mut client, &self.config, &sql, true).await?;
-            let snapshot = snapshot
-                .ok_or_else(|| PgSourceError::Transient("the slot exported no snapshot".into()))?;
-            let (updates, rows) = bootstrap::read(&mut sql, &snapshot, tables).await?;
-            self.runtime.apply(updates);
-            self.status.bootstrapped(rows);
-            tracing::info!(message = "Bootstrap loaded.", source_id = %self.config.id, rows, %consistent_point);
-            self.bootstrapped = true;
-            self.applied = consistent_point;
-            client.start().await?;
-            client
-        } else if slot.is_none() {
-            let mut client =
-                ReplicationClient::connect_gated(connect::replication(&self.config, Lsn::ZERO))
-                    .await?;
-            create_slot(&mut client, &self.config, &sql, false).await?;
-            client.start().await?;
-            client
-        } else {
-            ReplicationClient::connect(connect::replication(&self.config, self.applied)).await?
+            _ if self.config.bootstrap => {
+                if self.positioned {
+                    let reason = resumes.err().unwrap_or_default();
+                    tracing::warn!(
+                        message = "The replication slot cannot continue the current state; bootstrapping again.",
+                        source_id = %self.config.id,
+                        slot = %self.config.slot_name,
+                        %reason
+                    );
+                }
+                self.bootstrap(&mut sql, slot.is_some()).await?
+            }
+            _ => self.attach(&sql, slot, resumes).await?,
         };
         let client = self.client.insert(client);
         client.wait_started().await?;
         self.status.set_state(SourceState::Streaming);
         self.reached_streaming = true;
         tracing::info!(message = "Streaming changes.", source_id = %self.config.id, from = %self.applied);
-        follow(client, tables, &self.runtime, &self.status, &mut self.applied).await
+        let (tables, checkpoints) = self.tables.as_mut().expect("set up by start_up");
+        Follower {
+            runtime: &self.runtime,
+            status: &self.status,
+            tables,
+            checkpoints,
+            applied: &mut self.applied,
+        }
+        .run(client, &sql)
+        .await
     }
 
-    /// Ends the replication session cleanly, so the server frees the slot at once.
+    fn checkpoints(&self) -> &Checkpoints {
+        &self.tables.as_ref().expect("set up by start_up").1
+    }
+
+    /// Sets up the rows and, with a state store, loads the saved state if the slot can
+    /// continue it.
+    async fn start_up(
+        &mut self,
+        infos: Vec<TableInfo>,
+        slot: Option<&SlotInfo>,
+    ) -> Result<(), PgSourceError> {
+        let store = self.state.clone().map(|state| SourceStore::new(state, &self.config, &infos));
+        let mut tables = Tables::new(infos);
+        if store.is_some() {
+            tables.track_changes();
+        }
+        let mut checkpoints = Checkpoints::new(store.clone());
+        if let Some(store) = store {
+            let saved = tokio::task::spawn_blocking(move || store.load())
+                .await
+                .map_err(|error| PgSourceError::Fatal(format!("state store: {error}")))??;
+            let usable = saved.and_then(|saved| match slot {
+                Some(slot) => slot.resumes(saved.position).map(|()| saved),
+                None => Err("the replication slot does not exist".into()),
+            });
+            match usable {
+                Ok(saved) => {
+                    let rows = saved.rows.len();
+                    self.runtime.apply(tables.restore(saved.rows));
+                    checkpoints.restored(saved.position);
+                    self.applied = saved.position;
+                    self.positioned = true;
+                    self.status.restored(rows as u64, saved.position.to_string());
+                    tracing::info!(
+                        message = "Restored the saved state; resuming the replication slot.",
+                        source_id = %self.config.id,
+                        rows,
+                        position = %saved.position
+                    );
+                }
+                Err(reason) => tracing::info!(
+                    message = "No saved state to resume from; starting afresh.",
+                    source_id = %self.config.id,
+                    %reason
+                ),
+            }
+        }
+        self.tables = Some((tables, checkpoints));
+        Ok(())
+    }
+
+    /// Creates the slot with an exported snapshot, reads the tables in it, makes the result
+    /// durable, and starts streaming from the slot's consistent point.
+    async fn bootstrap(
+        &mut self,
+        sql: &mut tokio_postgres::Client,
+        slot_exists: bool,
+    ) -> Result<ReplicationClient, PgSourceError> {
+        if slot_exists {
+            tracing::info!(
+                message = "Recreating the replication slot for a consistent bootstrap.",
+                source_id = %self.config.id,
+                slot = %self.config.slot_name
+            );
+            sql.execute("SELECT pg_drop_replication_slot($1)", &[&self.config.slot_name]).await?;
+        }
+        self.status.set_state(SourceState::Bootstrapping);
+        let early: Option<(tokio_postgres::Client, String)> = match self.handoff {
+            Handoff::Exported => None,
+            #[cfg(test)]
+            Handoff::SnapshotBeforeSlot => Some(snapshot_before_slot(&self.config).await?),
+        };
+        let mut client = ReplicationClient::connect_gated(connect::replication(
+            &self.config,
+            Lsn::ZERO,
+            Lsn::ZERO,
+        ))
+        .await?;
+        let (consistent_point, snapshot) =
+            create_slot(&mut client, &self.config, sql, true).await?;
+        let snapshot = snapshot
+            .ok_or_else(|| PgSourceError::Transient("the slot exported no snapshot".into()))?;
+        let snapshot = match &early {
+            Some((_, name)) => name.clone(),
+            None => snapshot,
+        };
+        let (tables, checkpoints) = self.tables.as_mut().expect("set up by start_up");
+        let (updates, rows) = bootstrap::read(sql, &snapshot, tables).await?;
+        self.runtime.apply(updates);
+        self.status.bootstrapped(rows);
+        self.status.applied(consistent_point.to_string(), 0);
+        self.applied = consistent_point;
+        self.positioned = true;
+        checkpoints.write_all(tables, consistent_point).await?;
+        self.status.acknowledged(consistent_point.to_string());
+        tracing::info!(message = "Bootstrap loaded.", source_id = %self.config.id, rows, %consistent_point);
+        client.start().await?;
+        Ok(client)
+    }
+
+    /// Without a bootstrap: streams from the slot (created if missing, recreated if lost),
+    /// keeping whatever rows the source holds.
+    async fn attach(
+        &mut self,
+        sql: &tokio_postgres::Client,
+        slot: Option<SlotInfo>,
+        resumes: Result<(), String>,
+    ) -> Result<ReplicationClient, PgSourceError> {
+        match slot {
+            Some(slot) if !slot.lost => {
+                if let (true, Err(reason)) = (self.positioned, &resumes) {
+                    tracing::warn!(
+                        message = "Continuing from the replication slot's position; changes before it were not seen.",
+                        source_id = %self.config.id,
+                        %reason
+                    );
+                }
+                self.applied = self.applied.max(slot.confirmed_flush);
+                self.positioned = true;
+                Ok(ReplicationClient::connect(connect::replication(
+                    &self.config,
+                    self.applied,
+                    self.checkpoints().durable(),
+                ))
+                .await?)
+            }
+            slot => {
+                if slot.is_some() {
+                    tracing::warn!(
+                        message = "The replication slot was invalidated; recreating it. Changes in between were not seen.",
+                        source_id = %self.config.id,
+                        slot = %self.config.slot_name
+                    );
+                    sql.execute("SELECT pg_drop_replication_slot($1)", &[&self.config.slot_name])
+                        .await?;
+                }
+                let mut client = ReplicationClient::connect_gated(connect::replication(
+                    &self.config,
+                    Lsn::ZERO,
+                    Lsn::ZERO,
+                ))
+                .await?;
+                let (consistent_point, _) =
+                    create_slot(&mut client, &self.config, sql, false).await?;
+                self.applied = self.applied.max(consistent_point);
+                self.positioned = true;
+                client.start().await?;
+                Ok(client)
+            }
+        }
+    }
+
+    /// Makes what was applied durable, acknowledges it, and ends the replication session
+    /// cleanly, so the server frees the slot at once.
     pub(super) async fn close(&mut self) {
+        if let Some((tables, checkpoints)) = self.tables.as_mut() {
+            match checkpoints.flush(tables, self.applied).await {
+                Ok(durable) => {
+                    if let Some(client) = &self.client {
+                        client.update_applied_lsn(durable);
+                    }
+                }
+                Err(error) => tracing::error!(
+                    message = "Could not save the source's state on shutdown.",
+                    source_id = %self.config.id,
+                    %error
+                ),
+            }
+        }
         if let Some(mut client) = self.client.take() {
             if let Err(error) = client.shutdown().await {
                 tracing::debug!(message = "Replication shutdown was not clean.", %error);
             }
         }
     }
+}
+
+/// The broken hand-off for tests: a snapshot exported by a transaction that starts before the
+/// slot, held open (with its connection) until the bootstrap has read it.
+#[cfg(test)]
+async fn snapshot_before_slot(
+    config: &PostgresSourceConfig,
+) -> Result<(tokio_postgres::Client, String), PgSourceError> {
+    let client = connect::sql(config).await?;
+    client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+    let name: String = client.query_one("SELECT pg_export_snapshot()", &[]).await?.get(0);
+    // Give concurrent writers time to commit between the snapshot and the slot.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Ok((client, name))
 }
 
 /// Creates the slot; with `export`, also exports its snapshot and returns the snapshot name.
@@ -167,56 +378,4 @@ async fn create_slot(
         PgSourceError::Transient("CREATE_REPLICATION_SLOT returned no consistent point".into())
     })?;
     Ok((consistent_point, column(2)))
-}
-
-/// Applies committed transactions until the stream fails.
-async fn follow(
-    client: &mut ReplicationClient,
-    tables: &mut Tables,
-    runtime: &Runtime,
-    status: &SourceStatus,
-    applied: &mut Lsn,
-) -> Result<(), PgSourceError> {
-    let mut pending = Vec::new();
-    // True inside a transaction the server re-sent after a reconnect: already applied.
-    let mut replayed = false;
-    loop {
-        let Some(event) = client.recv().await? else {
-            return Err(PgSourceError::Transient("the replication stream ended".into()));
-        };
-        match event {
-            ReplicationEvent::Begin { final_lsn, .. } => {
-                pending.clear();
-                replayed = final_lsn < *applied;
-            }
-            ReplicationEvent::XLogData { data, .. } => {
-                let message = pgoutput::decode(&data).map_err(|error| {
-                    PgSourceError::Fatal(format!("could not decode pgoutput: {error}"))
-                })?;
-                let describes = matches!(
-                    message,
-                    pgoutput::Message::Relation(_) | pgoutput::Message::Type { .. }
-                );
-                if !replayed || describes {
-                    tables.apply(message, &mut pending)?;
-                }
-            }
-            ReplicationEvent::Commit { lsn, end_lsn, .. } => {
-                if !replayed {
-                    let changes = pending.len();
-                    if changes > 0 {
-                        runtime.apply(std::mem::take(&mut pending));
-                    }
-                    status.applied(lsn.to_string(), changes);
-                    // Applied to the in-memory engine: acknowledging lets the server release WAL.
-                    *applied = end_lsn;
-                    client.update_applied_lsn(end_lsn);
-                }
-                replayed = false;
-            }
-            ReplicationEvent::KeepAlive { .. }
-            | ReplicationEvent::Message { .. }
-            | ReplicationEvent::StoppedAt { .. } => {}
-        }
-    }
 }

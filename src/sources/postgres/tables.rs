@@ -5,14 +5,18 @@
 //! DELETE only the key. Differential dataflow needs the exact old record to retract it, so the
 //! source remembers the current node per element id. The same map resolves unchanged TOASTed
 //! columns (`u` in pgoutput), which keep their previous value.
+//!
+//! With a state store, the tables also note which rows changed since the last durable write
+//! ([`Tables::take_changes`]), so each write carries only those.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use ripple_dataflows::value::{Element, Node, Properties, Value};
 
 use super::catalog::TableInfo;
 use super::pgoutput::{Message, Relation, TupleValue};
+use super::store::RowChange;
 use super::text::parse_text;
 use super::PgSourceError;
 
@@ -26,6 +30,10 @@ struct Table {
     labels: Arc<[Arc<str>]>,
     /// Current node per element id.
     rows: HashMap<Arc<str>, Arc<Node>>,
+    /// Element ids changed since the last [`Tables::take_changes`] (only while tracking).
+    changed: HashSet<Arc<str>>,
+    /// Whether to fill `changed`: only a source with a state store needs it.
+    tracking: bool,
 }
 
 /// The source's tables, by qualified name, and the stream's relation ids.
@@ -43,10 +51,24 @@ impl Tables {
             .map(|info| {
                 let key = (info.schema.clone(), info.name.clone());
                 let labels = Arc::from([Arc::from(info.name.as_str())]);
-                (key, Table { info, labels, rows: HashMap::new() })
+                let table = Table {
+                    info,
+                    labels,
+                    rows: HashMap::new(),
+                    changed: HashSet::new(),
+                    tracking: false,
+                };
+                (key, table)
             })
             .collect();
         Tables { tables, relations: HashMap::new() }
+    }
+
+    /// Starts noting changed rows for [`Tables::take_changes`].
+    pub(super) fn track_changes(&mut self) {
+        for table in self.tables.values_mut() {
+            table.tracking = true;
+        }
     }
 
     /// Retracts every row: the first half of a re-bootstrap, whose second half adds the
@@ -54,8 +76,54 @@ impl Tables {
     pub(super) fn clear(&mut self) -> Vec<Update> {
         self.tables
             .values_mut()
-            .flat_map(|t| t.rows.drain().map(|(_, node)| (Element::Node(node), -1)))
+            .flat_map(|t| {
+                t.changed.clear();
+                t.rows.drain().map(|(_, node)| (Element::Node(node), -1))
+            })
             .collect()
+    }
+
+    /// Puts rows saved by an earlier run back, returning their insertions (one transaction).
+    /// Rows of tables the source no longer reads are dropped.
+    pub(super) fn restore(&mut self, rows: Vec<((String, String), Arc<Node>)>) -> Vec<Update> {
+        let mut out = Vec::with_capacity(rows.len());
+        for (table, node) in rows {
+            if let Some(table) = self.tables.get_mut(&table) {
+                table.rows.insert(node.id.clone(), node.clone());
+                out.push((Element::Node(node), 1));
+            }
+        }
+        out
+    }
+
+    /// The rows changed since the last call, each with its current value (`None`: deleted).
+    pub(super) fn take_changes(&mut self) -> Vec<RowChange> {
+        let mut changes = Vec::new();
+        for (key, table) in &mut self.tables {
+            for id in table.changed.drain() {
+                let row = table.rows.get(&id).cloned();
+                changes.push((key.clone(), id, row));
+            }
+        }
+        changes
+    }
+
+    /// Every current row, for a write that replaces the stored rows.
+    pub(super) fn all_rows(&mut self) -> Vec<RowChange> {
+        let mut rows = Vec::new();
+        for (key, table) in &mut self.tables {
+            table.changed.clear();
+            rows.extend(
+                table.rows.iter().map(|(id, node)| (key.clone(), id.clone(), Some(node.clone()))),
+            );
+        }
+        rows
+    }
+
+    /// Every current row.
+    #[cfg(test)]
+    pub(super) fn rows(&self) -> Vec<Arc<Node>> {
+        self.tables.values().flat_map(|t| t.rows.values().cloned()).collect()
     }
 
     /// The tables to read in a bootstrap.
@@ -111,9 +179,7 @@ impl Tables {
                     let previous = table.rows.get(old_id.as_ref().unwrap_or(&new_id)).cloned();
                     let node = table.node(&columns, new.into_iter(), previous.as_deref())?;
                     if let Some(old_id) = old_id.filter(|id| *id != new_id) {
-                        if let Some(old_node) = table.rows.remove(&old_id) {
-                            out.push((Element::Node(old_node), -1));
-                        }
+                        table.remove(&old_id, out);
                     }
                     table.upsert(node, out);
                 }
@@ -121,15 +187,16 @@ impl Tables {
             Message::Delete { relation, old } => {
                 if let Some((table, columns)) = self.table_of(relation)? {
                     let id = table.element_id(&columns, &old.values)?;
-                    if let Some(node) = table.rows.remove(&id) {
-                        out.push((Element::Node(node), -1));
-                    }
+                    table.remove(&id, out);
                 }
             }
             Message::Truncate { relations, .. } => {
                 for relation in relations {
                     if let Some((table, _)) = self.table_of(relation)? {
-                        out.extend(table.rows.drain().map(|(_, node)| (Element::Node(node), -1)));
+                        let ids: Vec<Arc<str>> = table.rows.keys().cloned().collect();
+                        for id in ids {
+                            table.remove(&id, out);
+                        }
                     }
                 }
             }
@@ -165,7 +232,22 @@ impl Table {
             }
             out.push((Element::Node(old), -1));
         }
+        self.note(&node.id);
         out.push((Element::Node(node), 1));
+    }
+
+    /// Removes the row with element id `id`, if there is one, retracting it.
+    fn remove(&mut self, id: &Arc<str>, out: &mut Vec<Update>) {
+        if let Some(node) = self.rows.remove(id) {
+            self.note(id);
+            out.push((Element::Node(node), -1));
+        }
+    }
+
+    fn note(&mut self, id: &Arc<str>) {
+        if self.tracking {
+            self.changed.insert(id.clone());
+        }
     }
 
     /// `table:key` for public tables, `schema.table:key` otherwise; composite keys are joined

@@ -1,0 +1,256 @@
+//! The source's durable state in the shared redb file: its current rows and its position.
+//!
+//! With this, a restart loads the rows into the engine and resumes the replication slot where
+//! the last durable write left off, instead of re-reading whole tables; and the slot is only
+//! acknowledged up to what is written here, so PostgreSQL releases WAL while ripple runs.
+//!
+//! Layout:
+//! * table `postgres_sources`: source id → [`Meta`] (bincode): the position and a fingerprint.
+//! * table `postgres_rows`: `(source id, schema, table, element id)` → the row's [`Node`]
+//!   (bincode).
+//!
+//! Rows are stored as the engine's `Node`, in bincode: restoring is then a plain decode (no
+//! re-parsing of column text), floats keep every bit (NaN and ±Infinity included, which JSON
+//! cannot carry), and bincode is already in the dependency tree. The price is that the
+//! encoding follows the engine's `Value` type and the source's text parser; the fingerprint
+//! covers both (a probe of `Value`'s encoding and [`FORMAT`]), and a mismatch means "start
+//! over with a fresh bootstrap", never a misread row.
+
+use std::sync::Arc;
+
+use pgwire_replication::Lsn;
+use redb::{ReadableDatabase, TableDefinition};
+use ripple_dataflows::value::{Node, Properties, Value};
+use serde::{Deserialize, Serialize};
+
+use super::catalog::TableInfo;
+use super::PgSourceError;
+use crate::config::PostgresSourceConfig;
+use crate::state::StateStore;
+
+/// Version of what a stored row means. Bump it when [`super::text::parse_text`] maps a type
+/// to a different `Value` (e.g. numeric becoming exact), so old rows are not mixed with new.
+const FORMAT: u32 = 1;
+
+/// Position and fingerprint of every source, by source id.
+const SOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("postgres_sources");
+
+/// Every source's rows; keys: source id, schema, table, element id.
+const ROWS: TableDefinition<(&str, &str, &str, &str), &[u8]> =
+    TableDefinition::new("postgres_rows");
+
+/// What is stored next to a source's rows.
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    /// Everything the stored rows depend on; see [`fingerprint`].
+    fingerprint: String,
+    /// End LSN of the last transaction the rows reflect.
+    position: u64,
+}
+
+/// One row change to write: the row's table, its element id, and its new value (`None`:
+/// deleted).
+pub(super) type RowChange = ((String, String), Arc<str>, Option<Arc<Node>>);
+
+/// What a restart finds.
+pub(super) struct Saved {
+    /// End LSN of the last transaction the rows reflect.
+    pub position: Lsn,
+    /// Every stored row, with its table.
+    pub rows: Vec<((String, String), Arc<Node>)>,
+}
+
+/// One source's view of the state file.
+#[derive(Clone)]
+pub(super) struct SourceStore {
+    store: StateStore,
+    id: String,
+    fingerprint: String,
+}
+
+impl SourceStore {
+    pub(super) fn new(
+        store: StateStore,
+        config: &PostgresSourceConfig,
+        tables: &[TableInfo],
+    ) -> SourceStore {
+        SourceStore { store, id: config.id.clone(), fingerprint: fingerprint(config, tables) }
+    }
+
+    /// The stored rows and position, or why there are none usable (`Err` holds the reason, for
+    /// the log line that announces a bootstrap).
+    pub(super) fn load(&self) -> Result<Result<Saved, String>, PgSourceError> {
+        let tx = self.store.db().begin_read().map_err(fatal)?;
+        let meta = match tx.open_table(SOURCES) {
+            Ok(table) => table.get(self.id.as_str()).map_err(fatal)?.map(|v| v.value().to_vec()),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(error) => return Err(fatal(error)),
+        };
+        let Some(meta) = meta else { return Ok(Err("no saved state".into())) };
+        let Ok(meta) = bincode::deserialize::<Meta>(&meta) else {
+            return Ok(Err("the saved state is unreadable".into()));
+        };
+        if meta.fingerprint != self.fingerprint {
+            return Ok(Err(
+                "the saved state was made for other settings, tables or ripple version".into(),
+            ));
+        }
+        let mut rows = Vec::new();
+        match tx.open_table(ROWS) {
+            Ok(table) => {
+                for entry in table.range((self.id.as_str(), "", "", "")..).map_err(fatal)? {
+                    let (key, value) = entry.map_err(fatal)?;
+                    let (source, schema, name, _) = key.value();
+                    if source != self.id {
+                        break;
+                    }
+                    let Ok(node) = bincode::deserialize::<Node>(value.value()) else {
+                        return Ok(Err("a saved row is unreadable".into()));
+                    };
+                    rows.push(((schema.to_string(), name.to_string()), Arc::new(node)));
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(error) => return Err(fatal(error)),
+        }
+        Ok(Ok(Saved { position: Lsn::from_u64(meta.position), rows }))
+    }
+
+    /// Durably writes `changes` and `position` in one transaction. With `reset`, the stored
+    /// rows are first dropped (a bootstrap writes every row anew). Blocks on the disk.
+    pub(super) fn write(
+        &self,
+        reset: bool,
+        changes: &[RowChange],
+        position: Lsn,
+    ) -> Result<(), PgSourceError> {
+        let tx = self.store.db().begin_write().map_err(fatal)?;
+        {
+            let mut rows = tx.open_table(ROWS).map_err(fatal)?;
+            if reset {
+                let id = self.id.as_str();
+                rows.retain_in((id, "", "", "").., |key, _| key.0 != id).map_err(fatal)?;
+            }
+            for ((schema, name), id, node) in changes {
+                let key = (self.id.as_str(), schema.as_str(), name.as_str(), &**id);
+                match node {
+                    Some(node) => {
+                        let bytes = bincode::serialize(&**node).map_err(fatal)?;
+                        rows.insert(key, bytes.as_slice()).map_err(fatal)?;
+                    }
+                    None => {
+                        rows.remove(key).map_err(fatal)?;
+                    }
+                }
+            }
+            let meta = Meta { fingerprint: self.fingerprint.clone(), position: position.as_u64() };
+            let meta = bincode::serialize(&meta).map_err(fatal)?;
+            tx.open_table(SOURCES)
+                .map_err(fatal)?
+                .insert(self.id.as_str(), meta.as_slice())
+                .map_err(fatal)?;
+        }
+        tx.commit().map_err(fatal)
+    }
+}
+
+/// A failure of the state file: ripple cannot keep its promise without it.
+fn fatal(error: impl std::fmt::Display) -> PgSourceError {
+    PgSourceError::Fatal(format!("state store: {error}"))
+}
+
+/// Everything stored rows depend on: the row format, the engine's value encoding, and the
+/// settings that decide which rows exist and what their ids are. The host and port are left
+/// out, so a server that moves keeps its state; the slot's own checks catch a wrong server.
+fn fingerprint(config: &PostgresSourceConfig, tables: &[TableInfo]) -> String {
+    let mut tables: Vec<String> = tables
+        .iter()
+        .map(|t| format!("{}.{}({})", t.schema, t.name, t.key_columns.join(",")))
+        .collect();
+    tables.sort();
+    format!(
+        "format {FORMAT}; values {}; database {}; slot {}; tables {}",
+        value_probe(),
+        config.database,
+        config.slot_name,
+        tables.join(" ")
+    )
+}
+
+/// The bincode encoding of one value of every kind a source produces, in hex: it changes
+/// when the engine's `Value` changes shape in a way that would misread stored rows.
+fn value_probe() -> String {
+    let probe = Value::List(Arc::from(vec![
+        Value::Null,
+        Value::Bool(true),
+        Value::Int(-2),
+        Value::float(0.5),
+        Value::str("s"),
+        Value::Map(Arc::new(Properties::from([(Arc::from("k"), Value::Int(1))]))),
+    ]));
+    let bytes = bincode::serialize(&probe).expect("values always encode");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> PostgresSourceConfig {
+        let text =
+            "id: s\nsources:\n  - kind: postgres\n    id: pg\n    database: d\n    user: u\n";
+        crate::config::Config::parse(text, "server.yaml", &|_: &str| None)
+            .expect("config")
+            .sources
+            .into_iter()
+            .map(|s| match s {
+                crate::config::SourceConfig::Postgres(pg) => pg,
+            })
+            .next()
+            .expect("one source")
+    }
+
+    fn info(keys: &[&str]) -> TableInfo {
+        TableInfo {
+            schema: "public".into(),
+            name: "t".into(),
+            columns: vec![("id".into(), 23)],
+            key_columns: keys.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    fn node(id: &str, value: Value) -> Arc<Node> {
+        Arc::new(Node {
+            id: Arc::from(id),
+            labels: Arc::from([Arc::from("t")]),
+            properties: Properties::from([(Arc::from("v"), value)]),
+        })
+    }
+
+    #[test]
+    fn rows_and_position_survive_reopening_and_other_settings_start_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let table = ("public".to_string(), "t".to_string());
+        {
+            let store =
+                SourceStore::new(StateStore::open(&path).unwrap(), &config(), &[info(&["id"])]);
+            assert!(store.load().unwrap().is_err(), "nothing saved yet");
+            let changes = vec![
+                (table.clone(), Arc::from("t:1"), Some(node("t:1", Value::float(f64::NAN)))),
+                (table.clone(), Arc::from("t:2"), Some(node("t:2", Value::Int(2)))),
+            ];
+            store.write(true, &changes, Lsn::from_u64(10)).unwrap();
+            store
+                .write(false, &[(table.clone(), Arc::from("t:2"), None)], Lsn::from_u64(20))
+                .unwrap();
+        }
+        let state = StateStore::open(&path).unwrap();
+        let saved = SourceStore::new(state.clone(), &config(), &[info(&["id"])]).load().unwrap();
+        let saved = saved.expect("state saved");
+        assert_eq!(saved.position, Lsn::from_u64(20));
+        assert_eq!(saved.rows, vec![(table, node("t:1", Value::float(f64::NAN)))]);
+        let other_keys = SourceStore::new(state, &config(), &[info(&["id", "v"])]);
+        assert!(other_keys.load().unwrap().is_err(), "other keys mean other element ids");
+    }
+}
