@@ -16,6 +16,7 @@ use crate::config::{Config, ReactionConfig, SourceConfig};
 use crate::queries::Queries;
 use crate::reactions::{self, ReactionEntry, ReactionStats};
 use crate::sources::{self, SourceStatus};
+use crate::state::StateStore;
 
 /// Options that come from the command line rather than the config file.
 #[derive(Clone, Debug)]
@@ -36,7 +37,12 @@ pub async fn run(
     );
     tracing::info!(message = "Dataflow runtime started.", workers = options.workers);
 
-    let queries = Arc::new(Queries::new(runtime.clone()));
+    let store = match &config.state_store {
+        Some(store) => Some(StateStore::open(&store.path)?),
+        None => None,
+    };
+    let epoch = reactions::epoch::next(store.as_ref())?;
+    let queries = Arc::new(Queries::new(runtime.clone(), epoch));
     for query in &config.queries {
         queries.add(query.clone());
     }
