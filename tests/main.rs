@@ -5,10 +5,13 @@
 //! * `tutorial`: the tutorial's end-to-end path and restarts.
 //! * `cli`: `ripple validate` and command-line behaviour.
 //! * `dashboard`: the tutorial's page in headless Chromium.
+//! * `subscriptions`: SSE ids, resumption, snapshots, slow clients, `/metrics`, the gap-free
+//!   page `public/live.html`.
 //! * `support/`: harness pieces (PostgreSQL, ripple process, SSE client, browser).
 
 mod api;
 mod cli;
 mod dashboard;
+mod subscriptions;
 mod support;
 mod tutorial;
