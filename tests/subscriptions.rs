@@ -592,10 +592,16 @@ async fn metrics_are_prometheus_text_and_ready_tells_why_not() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn drasi_format_events() {
+async fn drasi_format_events_and_json_logs() {
     let setup = Setup::new("drasifmt").await;
-    let ripple = Ripple::start(&setup.config(), setup.api_port, &[]).await;
+    let ripple = Ripple::start(&setup.config(), setup.api_port, &["--log-format", "json"]).await;
     ripple.wait_streaming("db").await;
+    let json_line = ripple.log().iter().find_map(|line| {
+        serde_json::from_str::<Value>(line)
+            .ok()
+            .filter(|v| v["message"] == "SSE reaction listening.")
+    });
+    assert_eq!(json_line.expect("JSON log lines")["reaction"], "stream");
     let mut sse =
         SseClient::connect(&format!("http://127.0.0.1:{}/events", setup.drasi_port)).await;
     for sql in [
