@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ripple::config::Config;
+use ripple::config::{Config, LogFormat};
 use ripple::server::{self, RunOptions};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -39,6 +39,18 @@ struct RunArgs {
     /// Timely worker threads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     workers: u16,
+    /// Log line format; overrides the config's `log_format`.
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormatArg>,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormatArg {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -82,7 +94,12 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    init_logging(&config.log_level);
+    let format = match args.log_format {
+        Some(LogFormatArg::Text) => LogFormat::Text,
+        Some(LogFormatArg::Json) => LogFormat::Json,
+        None => config.log_format,
+    };
+    init_logging(&config.log_level, format);
     // A panic on a worker thread would leave the other workers waiting forever; exit instead,
     // so that a supervisor restarts the process.
     let default_hook = std::panic::take_hook();
@@ -117,10 +134,15 @@ fn run(args: RunArgs) -> ExitCode {
     }
 }
 
-/// `log_level` from the config; `RUST_LOG` overrides it.
-fn init_logging(level: &str) {
+/// `log_level` from the config; `RUST_LOG` overrides it. JSON lines carry the same fields,
+/// flattened, for log collectors.
+fn init_logging(level: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(format!("{level},tower_http=warn,pgwire_replication=warn"))
     });
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }

@@ -5,9 +5,17 @@
 //! through an unbounded channel into a tokio task that converts rows to JSON once and
 //! broadcasts the result. Broadcast receivers that fall behind by more than
 //! [`EVENT_BUFFER`] events lose events (and are told so); they never slow the engine.
+//!
+//! Reactions that must not lose anything (the SSE reaction's journal) take a [`feed`]
+//! instead: an unbounded channel that also carries the query's progress, so they can merge
+//! several queries in transaction order.
+//!
+//! [`feed`]: QueryEntry::feed
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use ripple_dataflows::plan::{JoinSpec, QueryPlan};
 use ripple_dataflows::runtime::{ChangeSet, QueryEvent, Row, Runtime, Time};
@@ -38,6 +46,45 @@ pub struct ResultEvent {
     pub deleted: Vec<JsonRow>,
 }
 
+/// What a [feed](QueryEntry::feed) carries, in the order the engine emitted it.
+#[derive(Clone, Debug)]
+pub enum QueryUpdate {
+    /// The result changed at `event.time`.
+    Changes(Arc<ResultEvent>),
+    /// The result is final for every time below `upper`: no change set at such a time
+    /// follows.
+    Progress {
+        /// The new lower bound of times that may still change.
+        upper: Time,
+    },
+}
+
+/// Live counters of one query, maintained from its change sets (a query is installed before
+/// any transaction, so counting from zero gives its exact row count).
+#[derive(Debug, Default)]
+pub struct QueryStats {
+    /// Rows in the result now.
+    pub rows: AtomicI64,
+    /// Change sets emitted.
+    pub changesets: AtomicU64,
+    /// When the last change set was emitted, in milliseconds since the Unix epoch (0: never).
+    pub last_update_ms: AtomicU64,
+}
+
+impl QueryStats {
+    fn record(&self, event: &ResultEvent) {
+        let delta = event.added.len() as i64 - event.deleted.len() as i64;
+        self.rows.fetch_add(delta, Ordering::Relaxed);
+        self.changesets.fetch_add(1, Ordering::Relaxed);
+        self.last_update_ms.store(unix_millis(), Ordering::Relaxed);
+    }
+}
+
+/// Milliseconds since the Unix epoch, by the wall clock.
+pub fn unix_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Whether a query runs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
@@ -61,13 +108,24 @@ pub struct QueryEntry {
     pub columns: Arc<[Arc<str>]>,
     /// Whether it runs.
     pub status: QueryStatus,
+    /// Its counters.
+    pub stats: Arc<QueryStats>,
     events: broadcast::Sender<Arc<ResultEvent>>,
+    feeds: Arc<Mutex<Vec<mpsc::UnboundedSender<QueryUpdate>>>>,
 }
 
 impl QueryEntry {
     /// Subscribes to the query's change events, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<ResultEvent>> {
         self.events.subscribe()
+    }
+
+    /// Every change set and progress update from now on, never dropped. The consumer must
+    /// keep up on average: the channel is unbounded so that the engine never waits.
+    pub fn feed(&self) -> mpsc::UnboundedReceiver<QueryUpdate> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.feeds.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
+        rx
     }
 }
 
@@ -98,19 +156,33 @@ pub enum ResultsError {
 /// All queries of the service.
 pub struct Queries {
     runtime: Arc<Runtime>,
+    epoch: u64,
     entries: RwLock<BTreeMap<String, Arc<QueryEntry>>>,
 }
 
 impl Queries {
-    /// An empty set of queries on `runtime`.
-    pub fn new(runtime: Arc<Runtime>) -> Queries {
-        Queries { runtime, entries: RwLock::new(BTreeMap::new()) }
+    /// An empty set of queries on `runtime`. `epoch` names this process's line of engine
+    /// times (they restart at 1 in every process); see [`crate::reactions::position`].
+    pub fn new(runtime: Arc<Runtime>, epoch: u64) -> Queries {
+        Queries { runtime, epoch, entries: RwLock::new(BTreeMap::new()) }
+    }
+
+    /// This process's epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The time of the last transaction applied to the engine (0 before the first).
+    pub fn last_time(&self) -> Time {
+        self.runtime.next_time() - 1
     }
 
     /// Adds a query from config: compiles it and, if it auto-starts, installs it. A query that
     /// does not compile is kept as failed (visible over REST) and disturbs nothing else.
     pub fn add(&self, config: QueryConfig) {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let stats = Arc::new(QueryStats::default());
+        let feeds = Arc::new(Mutex::new(Vec::new()));
         let (columns, status) = match ripple_dataflows::compile_with_joins(
             &config.query,
             join_specs(&config),
@@ -123,39 +195,40 @@ impl Queries {
             Ok(plan) if !config.auto_start => (plan.column_names(), QueryStatus::Stopped),
             Ok(plan) => {
                 let columns = plan.column_names();
-                self.install(&config.id, plan, columns.clone(), events.clone());
+                let fanout =
+                    Fanout { events: events.clone(), feeds: feeds.clone(), stats: stats.clone() };
+                self.install(&config.id, plan, columns.clone(), fanout);
                 (columns, QueryStatus::Running)
             }
         };
-        let entry = QueryEntry { config, columns, status, events };
+        let entry = QueryEntry { config, columns, status, stats, events, feeds };
         self.entries
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(entry.config.id.clone(), Arc::new(entry));
     }
 
-    fn install(
-        &self,
-        id: &str,
-        plan: QueryPlan,
-        columns: Arc<[Arc<str>]>,
-        events: broadcast::Sender<Arc<ResultEvent>>,
-    ) {
+    fn install(&self, id: &str, plan: QueryPlan, columns: Arc<[Arc<str>]>, fanout: Fanout) {
         let (tx, mut rx) = mpsc::unbounded_channel::<QueryEvent>();
         let query_id: Arc<str> = Arc::from(id);
         let sink = Arc::new(move |event: QueryEvent| {
-            // Only change sets travel: progress is not needed by reactions yet.
-            if matches!(event, QueryEvent::Changes { .. }) {
-                let _ = tx.send(event);
-            }
+            let _ = tx.send(event);
         });
         tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
-                if let QueryEvent::Changes { time, changes } = event {
-                    let event = to_result_event(&query_id, &columns, time, changes);
-                    // No subscriber is fine: the event simply has no audience.
-                    let _ = events.send(Arc::new(event));
-                }
+                let update = match event {
+                    QueryEvent::Changes { time, changes } => {
+                        let event = to_result_event(&query_id, &columns, time, changes);
+                        fanout.stats.record(&event);
+                        let event = Arc::new(event);
+                        // No subscriber is fine: the event simply has no audience.
+                        let _ = fanout.events.send(event.clone());
+                        QueryUpdate::Changes(event)
+                    }
+                    QueryEvent::Progress { upper } => QueryUpdate::Progress { upper },
+                };
+                let mut feeds = fanout.feeds.lock().unwrap_or_else(|p| p.into_inner());
+                feeds.retain(|feed| feed.send(update.clone()).is_ok());
             }
         });
         self.runtime
@@ -219,6 +292,13 @@ fn join_specs(config: &QueryConfig) -> Vec<JoinSpec> {
             _ => None,
         })
         .collect()
+}
+
+/// Where a running query's events go.
+struct Fanout {
+    events: broadcast::Sender<Arc<ResultEvent>>,
+    feeds: Arc<Mutex<Vec<mpsc::UnboundedSender<QueryUpdate>>>>,
+    stats: Arc<QueryStats>,
 }
 
 fn to_json_row(columns: &[Arc<str>], row: &Row) -> JsonRow {

@@ -37,7 +37,12 @@ pub async fn run(
     );
     tracing::info!(message = "Dataflow runtime started.", workers = options.workers);
 
-    let queries = Arc::new(Queries::new(runtime.clone()));
+    let store = match &config.state_store {
+        Some(store) => Some(StateStore::open(&store.path)?),
+        None => None,
+    };
+    let epoch = reactions::epoch::next(store.as_ref())?;
+    let queries = Arc::new(Queries::new(runtime.clone(), epoch));
     for query in &config.queries {
         queries.add(query.clone());
     }
@@ -72,10 +77,6 @@ pub async fn run(
             .insert(reaction.id().to_string(), ReactionEntry { config: reaction.clone(), stats });
     }
 
-    let state = match &config.state_store {
-        Some(store) => Some(StateStore::open(&store.path)?),
-        None => None,
-    };
     let mut source_entries = BTreeMap::new();
     for source in &config.sources {
         let status = Arc::new(SourceStatus::default());
@@ -85,7 +86,7 @@ pub async fn run(
                     pg.clone(),
                     runtime.clone(),
                     status.clone(),
-                    state.clone(),
+                    store.clone(),
                     shutdown.clone(),
                 )));
             }

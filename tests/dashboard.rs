@@ -3,37 +3,14 @@
 //! The page hard-codes `http://localhost:8080` (REST) and `http://localhost:8081/events`
 //! (SSE), so this test runs ripple on exactly those ports, as the tutorial does.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::support::browser::Browser;
 use crate::support::pg::PgCluster;
 use crate::support::ripple::{free_port, Ripple, TutorialConfig};
+use crate::support::web::StaticServer;
 
 const UI_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// `python3 -m http.server` serving `public/`, as the demo does; killed on drop.
-struct StaticServer(Child);
-
-impl StaticServer {
-    fn start(port: u16) -> StaticServer {
-        let child = Command::new("python3")
-            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/public"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 serves the dashboard");
-        StaticServer(child)
-    }
-}
-
-impl Drop for StaticServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tutorial_dashboard_shows_and_live_updates() {

@@ -8,6 +8,8 @@
 //! * `joins`: relationships between tables through a query's `joins`.
 //! * `source`: the PostgreSQL source: results equal SQL under writes, reconnects, `kill -9`
 //!   and PostgreSQL restarts; WAL release; types and row semantics.
+//! * `subscriptions`: SSE ids, resumption, snapshots, slow clients, `/metrics`, the gap-free
+//!   page `public/live.html`.
 //! * `support/`: harness pieces (PostgreSQL, ripple process, SSE client, browser).
 
 mod api;
@@ -15,5 +17,6 @@ mod cli;
 mod dashboard;
 mod joins;
 mod source;
+mod subscriptions;
 mod support;
 mod tutorial;

@@ -21,6 +21,9 @@ pub enum ApiError {
     /// The query exists but does not run (stopped or failed to compile).
     #[error("{0}")]
     NotRunning(String),
+    /// The server is not ready to serve (`/ready`): why.
+    #[error("not ready: {}", .0.join("; "))]
+    NotReady(Vec<String>),
     /// Something inside the server failed; logged, not shown.
     #[error("{0}")]
     Internal(String),
@@ -31,6 +34,7 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::NotRunning(_) => StatusCode::CONFLICT,
+            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -40,6 +44,7 @@ impl ApiError {
         match self {
             ApiError::NotFound { kind, .. } => format!("{}_NOT_FOUND", kind.to_uppercase()),
             ApiError::NotRunning(_) => "QUERY_NOT_RUNNING".into(),
+            ApiError::NotReady(_) => "NOT_READY".into(),
             ApiError::Internal(_) => "INTERNAL_ERROR".into(),
         }
     }

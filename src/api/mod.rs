@@ -1,10 +1,13 @@
-//! The REST API (drasi-compat.md §4): `/health` and `/api/v1/{queries,sources,reactions}`.
+//! The REST API (drasi-compat.md §4): `/api/v1/{queries,sources,reactions}`, and the
+//! operational endpoints `/health`, `/ready` and `/metrics` ([`health`], [`metrics`]).
 //!
 //! Successful responses use Drasi's envelope `{"success": true, "data": ..., "error": null}`;
 //! failures are [`ApiError`]s. CORS allows any origin, since the dashboard is served from
 //! another port.
 
 mod error;
+mod health;
+mod metrics;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +23,7 @@ pub use error::ApiError;
 
 use crate::config::SourceConfig;
 use crate::queries::{Queries, QueryEntry};
+use crate::reactions::position::Cursor;
 use crate::reactions::ReactionEntry;
 use crate::sources::SourceStatus;
 
@@ -54,7 +58,9 @@ fn ok(data: impl Serialize) -> ApiResult {
 /// The API's routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/health", get(health))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/v1/queries", get(list_queries))
         .route("/api/v1/queries/{id}", get(get_query))
         .route("/api/v1/queries/{id}/results", get(query_results))
@@ -64,10 +70,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/reactions/{id}", get(get_reaction))
         .layer(CorsLayer::very_permissive())
         .with_state(state)
-}
-
-async fn health(State(state): State<AppState>) -> Json<JsonValue> {
-    Json(json!({ "status": "ok", "id": &*state.server_id }))
 }
 
 fn query_json(entry: &QueryEntry) -> JsonValue {
@@ -94,9 +96,12 @@ async fn get_query(State(state): State<AppState>, Path(id): Path<String>) -> Api
     ok(query_json(&entry))
 }
 
+/// The rows and the position they reflect: a stream opened with it as `Last-Event-ID` or
+/// `?since=` continues exactly after them.
 async fn query_results(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let (_, results) = state.queries.results(&id).await?;
-    ok(json!({ "count": results.len(), "results": results }))
+    let (time, results) = state.queries.results(&id).await?;
+    let position = Cursor::after(state.queries.epoch(), time).to_string();
+    ok(json!({ "count": results.len(), "results": results, "position": position }))
 }
 
 fn source_json(id: &str, entry: &SourceEntry) -> JsonValue {

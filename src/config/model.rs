@@ -33,6 +33,8 @@ pub const DEFAULT_SSE_PORT: u16 = 8081;
 pub const DEFAULT_SSE_PATH: &str = "/events";
 /// Default `heartbeat_interval_ms` of an SSE reaction.
 pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 30_000;
+/// Default `journal_size` of an SSE reaction.
+pub const DEFAULT_JOURNAL_SIZE: usize = 10_000;
 
 /// A ripple server: one config file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +50,10 @@ pub struct Config {
     /// (any case; stored in lower case). Default `info`. `RUST_LOG`, when
     /// set, overrides it.
     pub log_level: String,
+    /// `log_format`: `text` (human-readable lines) or `json` (one JSON object
+    /// per line, for log collectors). Default `text`. The command line's
+    /// `--log-format` overrides it.
+    pub log_format: LogFormat,
     /// `state_store`: where to persist state across restarts. Default: none,
     /// state lives in memory.
     pub state_store: Option<StateStoreConfig>,
@@ -57,6 +63,16 @@ pub struct Config {
     pub queries: Vec<QueryConfig>,
     /// `reactions`: what happens when query results change. Default: none.
     pub reactions: Vec<ReactionConfig>,
+}
+
+/// How log lines are written (`log_format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `text`: human-readable lines.
+    #[default]
+    Text,
+    /// `json`: one JSON object per line.
+    Json,
 }
 
 /// `state_store: {kind: redb, path: ...}`.
@@ -276,6 +292,28 @@ pub struct SseReactionConfig {
     /// `heartbeat_interval_ms`: how often an idle stream gets a keep-alive
     /// comment, in milliseconds, at least 1. Default `30000`.
     pub heartbeat_interval_ms: u64,
+    /// `journal_size`: how many of the latest change events the reaction
+    /// keeps, at least 1, so that a client reconnecting with `Last-Event-ID`
+    /// (or `?since=`) gets exactly what it missed; an older id gets a `reset`
+    /// event with the full current results instead. Default `10000`.
+    pub journal_size: usize,
+    /// `format`: the shape of change events. `tutorial` (the tutorial's
+    /// `{queryId, added, updated, deleted}`) or `drasi` (Drasi Server's
+    /// `{queryId, results: [{type, ...}], timestamp}`). Default `tutorial`.
+    pub format: SseFormat,
+}
+
+/// The shape of an SSE reaction's change events (`format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SseFormat {
+    /// `tutorial`: `{"queryId", "added": [{"after"}], "updated": [{"before", "after"}],
+    /// "deleted": [{"before"}]}`.
+    #[default]
+    Tutorial,
+    /// `drasi`: `{"queryId", "results": [{"type": "ADD"|"UPDATE"|"DELETE", ...}],
+    /// "timestamp"}`.
+    Drasi,
 }
 
 /// Writes result changes to the log through Handlebars templates

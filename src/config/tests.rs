@@ -49,6 +49,7 @@ fn tutorial_config() -> Config {
         host: "0.0.0.0".to_owned(),
         port: 8080,
         log_level: "info".to_owned(),
+        log_format: LogFormat::Text,
         state_store: Some(StateStoreConfig {
             kind: StateStoreKind::Redb,
             path: "/data/state.redb".into(),
@@ -93,6 +94,8 @@ fn tutorial_config() -> Config {
                 port: 8081,
                 sse_path: "/events".to_owned(),
                 heartbeat_interval_ms: 30000,
+                journal_size: 10000,
+                format: SseFormat::Tutorial,
             }),
             ReactionConfig::Log(LogReactionConfig {
                 id: "metric-logger".to_owned(),
@@ -151,6 +154,8 @@ fn minimal_config_takes_every_default() {
     let ReactionConfig::Sse(sse) = &config.reactions[0] else { panic!("expected an SSE reaction") };
     assert_eq!((sse.host.as_str(), sse.port, sse.sse_path.as_str()), ("0.0.0.0", 8081, "/events"));
     assert_eq!(sse.heartbeat_interval_ms, 30000);
+    assert_eq!((sse.journal_size, sse.format), (10000, SseFormat::Tutorial));
+    assert_eq!(config.log_format, LogFormat::Text);
     assert!(config.queries[0].auto_start);
 }
 
@@ -255,10 +260,38 @@ fn unknown_key_with_suggestion() {
 }
 
 #[test]
+fn subscription_keys_in_both_spellings() {
+    let snake = "id: x\nlog_format: JSON\nqueries: [{id: q, query: x, sources: [{source_id: s}]}]\nsources: [{kind: postgres, id: s, database: d, user: u}]\nreactions:\n  - {kind: sse, id: r, queries: [q], journal_size: 5, format: drasi}\n";
+    let camel = snake.replace("log_format", "logFormat").replace("journal_size", "journalSize");
+    for text in [snake.to_owned(), camel] {
+        let config = parse(&text).unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
+        let ReactionConfig::Sse(sse) = &config.reactions[0] else { panic!("expected SSE") };
+        assert_eq!((sse.journal_size, sse.format), (5, SseFormat::Drasi));
+    }
+}
+
+#[test]
+fn subscription_key_errors() {
+    assert_eq!(
+        errors(&tutorial_with("heartbeat_interval_ms: 30000", "heartbeat_interval_ms: 30000\n    journal_size: 0")),
+        ["server.yaml:67:19: reactions[0].journal_size: expected a positive integer (events), found integer 0"]
+    );
+    assert_eq!(
+        errors(&tutorial_with("heartbeat_interval_ms: 30000", "heartbeat_interval_ms: 30000\n    format: cloudevents")),
+        ["server.yaml:67:13: reactions[0].format: expected tutorial or drasi, found \"cloudevents\""]
+    );
+    assert_eq!(
+        errors(&tutorial_with("log_level: info", "log_level: info\nlog_format: xml")),
+        ["server.yaml:5:13: log_format: expected text or json, found \"xml\""]
+    );
+}
+
+#[test]
 fn unknown_key_without_suggestion() {
     assert_eq!(
         errors(&tutorial_with("log_level: info", "log_level: info\ncolour: red")),
-        ["server.yaml:5:1: colour: unknown key 'colour' (expected one of: id, host, port, log_level, state_store, sources, queries, reactions)"]
+        ["server.yaml:5:1: colour: unknown key 'colour' (expected one of: id, host, port, log_level, log_format, state_store, sources, queries, reactions)"]
     );
 }
 

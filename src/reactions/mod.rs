@@ -1,31 +1,36 @@
 //! Reactions: where query changes go.
 //!
-//! * [`sse`]: a Server-Sent Events endpoint on its own listener (the tutorial's dashboard).
+//! * [`sse`]: a Server-Sent Events endpoint on its own listener (the tutorial's dashboard),
+//!   with event ids, resumption and snapshots ([`hub`], [`position`], [`epoch`]).
 //! * [`log`]: a templated line per changed row.
 //!
-//! Reactions subscribe to their queries' broadcast of [`ResultEvent`]s and never slow the
-//! engine: a reaction that falls behind misses events and says so.
+//! Reactions never slow the engine: a reaction or client that falls behind misses events
+//! (log) or is dropped and may resume (SSE), and says so.
 
+pub mod epoch;
+pub mod format;
+pub mod hub;
 pub mod log;
+pub mod position;
+pub mod rows;
 pub mod sse;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::{json, Value as Json};
 
-use crate::queries::ResultEvent;
-
-/// Live counters of one reaction, shown by the REST API.
+/// Live counters of one reaction, shown by the REST API and `/metrics`.
 #[derive(Debug, Default)]
 pub struct ReactionStats {
     /// SSE clients connected now.
     pub clients: AtomicU64,
     /// Events (SSE) or lines (log) delivered.
     pub events_sent: AtomicU64,
-    /// Events missed because the reaction or a client fell behind.
+    /// Events missed because the reaction fell behind (log).
     pub events_missed: AtomicU64,
+    /// SSE clients dropped because they fell behind.
+    pub clients_dropped: AtomicU64,
 }
 
 /// A snapshot of [`ReactionStats`].
@@ -37,6 +42,8 @@ pub struct ReactionStatsView {
     pub events_sent: u64,
     /// Events missed.
     pub events_missed: u64,
+    /// SSE clients dropped for falling behind.
+    pub clients_dropped: u64,
 }
 
 impl ReactionStats {
@@ -46,6 +53,7 @@ impl ReactionStats {
             clients: self.clients.load(Ordering::Relaxed),
             events_sent: self.events_sent.load(Ordering::Relaxed),
             events_missed: self.events_missed.load(Ordering::Relaxed),
+            clients_dropped: self.clients_dropped.load(Ordering::Relaxed),
         }
     }
 }
@@ -56,19 +64,4 @@ pub struct ReactionEntry {
     pub config: crate::config::ReactionConfig,
     /// Its counters.
     pub stats: Arc<ReactionStats>,
-}
-
-/// The tutorial's event format (drasi-compat.md §3):
-/// `{"queryId", "added": [{"after"}], "updated": [{"before", "after"}], "deleted": [{"before"}]}`.
-pub fn change_event_json(event: &ResultEvent) -> Json {
-    json!({
-        "queryId": &*event.query_id,
-        "added": event.added.iter().map(|row| json!({ "after": row })).collect::<Vec<_>>(),
-        "updated": event
-            .updated
-            .iter()
-            .map(|(before, after)| json!({ "before": before, "after": after }))
-            .collect::<Vec<_>>(),
-        "deleted": event.deleted.iter().map(|row| json!({ "before": row })).collect::<Vec<_>>(),
-    })
 }

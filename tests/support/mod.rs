@@ -5,3 +5,4 @@ pub mod browser;
 pub mod pg;
 pub mod ripple;
 pub mod sse;
+pub mod web;

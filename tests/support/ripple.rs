@@ -71,14 +71,26 @@ impl Ripple {
     /// Starts `ripple --config <file with config_text>` with extra arguments, and waits until
     /// the REST API answers.
     pub async fn start(config_text: &str, api_port: u16, args: &[&str]) -> Ripple {
+        Ripple::start_with_state(config_text, api_port, args, None).await
+    }
+
+    /// Like [`start`](Self::start), with `RIPPLE_STATE` at `state` (to keep the state store
+    /// across restarts) instead of in the process's own temporary directory.
+    pub async fn start_with_state(
+        config_text: &str,
+        api_port: u16,
+        args: &[&str],
+        state: Option<&std::path::Path>,
+    ) -> Ripple {
         let dir = tempfile::tempdir().expect("temp dir");
         let path: PathBuf = dir.path().join("server.yaml");
+        let state = state.map_or_else(|| dir.path().join("state.redb"), PathBuf::from);
         std::fs::write(&path, config_text).expect("write config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_ripple"))
             .arg("--config")
             .arg(&path)
             .args(args)
-            .env("RIPPLE_STATE", dir.path().join("state.redb"))
+            .env("RIPPLE_STATE", state)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

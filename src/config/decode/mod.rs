@@ -9,8 +9,8 @@ mod source;
 
 use super::fields::{Ctx, Fields, Path};
 use super::model::{
-    Config, StateStoreConfig, StateStoreKind, DEFAULT_HOST, DEFAULT_LOG_LEVEL, DEFAULT_PORT,
-    LOG_LEVELS,
+    Config, LogFormat, StateStoreConfig, StateStoreKind, DEFAULT_HOST, DEFAULT_LOG_LEVEL,
+    DEFAULT_PORT, LOG_LEVELS,
 };
 use super::yaml::{Node, Value};
 
@@ -35,6 +35,13 @@ pub(crate) fn config(ctx: &mut Ctx, root: &Node) -> Option<Draft> {
         .and_then(|(node, path)| choice(ctx, node, &path, &LOG_LEVELS))
         .unwrap_or(DEFAULT_LOG_LEVEL)
         .to_owned();
+    let log_format = fields
+        .optional(ctx, "log_format")
+        .and_then(|(node, path)| choice(ctx, node, &path, &["text", "json"]))
+        .map_or(LogFormat::Text, |format| match format {
+            "json" => LogFormat::Json,
+            _ => LogFormat::Text,
+        });
     let state_store =
         fields.optional(ctx, "state_store").and_then(|(node, path)| state_store(ctx, node, &path));
     let mut undecoded_source_ids = Vec::new();
@@ -45,7 +52,17 @@ pub(crate) fn config(ctx: &mut Ctx, root: &Node) -> Option<Draft> {
     let reactions = list(ctx, &mut fields, "reactions", reaction::reaction);
     fields.finish(ctx);
     Some(Draft {
-        config: Config { id, host, port, log_level, state_store, sources, queries, reactions },
+        config: Config {
+            id,
+            host,
+            port,
+            log_level,
+            log_format,
+            state_store,
+            sources,
+            queries,
+            reactions,
+        },
         undecoded_source_ids,
     })
 }

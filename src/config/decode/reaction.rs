@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 
 use crate::config::fields::{Ctx, Fields, Path};
 use crate::config::model::{
-    LogReactionConfig, LogRoutes, ReactionConfig, SseReactionConfig, DEFAULT_HEARTBEAT_INTERVAL_MS,
-    DEFAULT_SSE_HOST, DEFAULT_SSE_PATH, DEFAULT_SSE_PORT,
+    LogReactionConfig, LogRoutes, ReactionConfig, SseFormat, SseReactionConfig,
+    DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_JOURNAL_SIZE, DEFAULT_SSE_HOST, DEFAULT_SSE_PATH,
+    DEFAULT_SSE_PORT,
 };
 use crate::config::yaml::{Node, Value};
 
-use super::{id, kind, non_empty_list};
+use super::{choice, id, kind, non_empty_list};
 
 /// One reaction, by its `kind`. A reaction whose kind is missing or unknown
 /// is left out.
@@ -56,7 +57,34 @@ fn sse(ctx: &mut Ctx, fields: &mut Fields, id: String, queries: Vec<String>) -> 
             Some(found)
         })
         .unwrap_or(DEFAULT_HEARTBEAT_INTERVAL_MS);
-    SseReactionConfig { id, queries, host, port, sse_path, heartbeat_interval_ms }
+    let journal_size = fields
+        .optional(ctx, "journal_size")
+        .and_then(|(node, path)| {
+            let found = ctx.integer::<usize>(node, &path, "a positive integer (events)")?;
+            if found == 0 {
+                let message = "expected a positive integer (events), found integer 0";
+                ctx.error(&path.written, Some(node.mark), message, None);
+            }
+            Some(found)
+        })
+        .unwrap_or(DEFAULT_JOURNAL_SIZE);
+    let format = fields
+        .optional(ctx, "format")
+        .and_then(|(node, path)| choice(ctx, node, &path, &["tutorial", "drasi"]))
+        .map_or(SseFormat::Tutorial, |format| match format {
+            "drasi" => SseFormat::Drasi,
+            _ => SseFormat::Tutorial,
+        });
+    SseReactionConfig {
+        id,
+        queries,
+        host,
+        port,
+        sse_path,
+        heartbeat_interval_ms,
+        journal_size,
+        format,
+    }
 }
 
 fn log(ctx: &mut Ctx, fields: &mut Fields, id: String, queries: Vec<String>) -> LogReactionConfig {
