@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use ripple_dataflows::plan::JoinSpec;
+use ripple_dataflows::plan::{CompileOptions, JoinSpec};
 use ripple_dataflows::runtime::{Diff, QueryEvent, Runtime, RuntimeConfig, Time};
 use ripple_dataflows::value::{Element, Node, Properties, Value};
 
@@ -194,8 +194,11 @@ fn measure(workload: &Workload, workers: usize, batch: usize, transactions: usiz
     let runtime = Runtime::start(RuntimeConfig { workers }).expect("runtime");
     let progress = Progress::new(workload.queries.len());
     for (i, query) in workload.queries.iter().enumerate() {
-        let plan = ripple_dataflows::compile_with_joins(query, workload.joins.clone())
-            .expect("query compiles");
+        let plan = ripple_dataflows::compile_with(
+            query,
+            &CompileOptions { joins: workload.joins.clone(), ..Default::default() },
+        )
+        .expect("query compiles");
         let progress = progress.clone();
         let sink = Arc::new(move |event| {
             if let QueryEvent::Progress { upper } = event {

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ripple_dataflows::plan::{JoinSpec, QueryPlan};
+use ripple_dataflows::plan::{CompileOptions, JoinSpec, QueryPlan};
 use ripple_dataflows::runtime::{ChangeSet, QueryEvent, Row, Runtime, Time};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
@@ -183,10 +183,8 @@ impl Queries {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let stats = Arc::new(QueryStats::default());
         let feeds = Arc::new(Mutex::new(Vec::new()));
-        let (columns, status) = match ripple_dataflows::compile_with_joins(
-            &config.query,
-            join_specs(&config),
-        ) {
+        let options = CompileOptions { joins: join_specs(&config), ..Default::default() };
+        let (columns, status) = match ripple_dataflows::compile_with(&config.query, &options) {
             Err(error) => {
                 let error = error.render(&config.query);
                 tracing::error!(message = "Query did not compile; it will not run.", query = %config.id, %error);

@@ -24,14 +24,14 @@ pub use value::{Element, Node, Relationship, Value};
 
 /// Parses and compiles a continuous query.
 pub fn compile(text: &str) -> Result<plan::QueryPlan, cypher::CypherError> {
-    plan::compile(text, &cypher::parse(text)?)
+    compile_with(text, &plan::CompileOptions::default())
 }
 
-/// Parses and compiles a continuous query whose relationship types may include synthetic
-/// ones defined by property equality ([`plan::JoinSpec`]).
-pub fn compile_with_joins(
+/// Parses and compiles a continuous query with parameter values and synthetic relationship
+/// types ([`plan::CompileOptions`]).
+pub fn compile_with(
     text: &str,
-    joins: Vec<plan::JoinSpec>,
+    options: &plan::CompileOptions,
 ) -> Result<plan::QueryPlan, cypher::CypherError> {
-    Ok(plan::QueryPlan { joins, ..compile(text)? })
+    plan::compile(text, &cypher::parse(text)?, options)
 }

@@ -5,9 +5,13 @@
 //! one; an unaliased property access `m.name` is named by the key (`name`); an unaliased
 //! function call by the function's name; anything else by its source text.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Aggregate, AggregateFunction, ArithOp, Expr, Function, Op, QueryPlan, Step, StringOp};
+use super::{
+    Aggregate, AggregateFunction, ArithOp, CompileOptions, Expr, Function, Op, QueryPlan, Step,
+    StringOp,
+};
 use crate::cypher::ast::{self, BinaryOp, Clause, Direction, ExprKind, Literal, Span, UnaryOp};
 use crate::cypher::CypherError;
 use crate::value::Value;
@@ -33,12 +37,13 @@ const NON_DETERMINISTIC: &[&str] = &[
 ];
 
 /// Compiles a parsed query. `text` is the query text the syntax tree's spans point into.
-pub fn compile(text: &str, query: &ast::Query) -> Result<QueryPlan> {
+pub fn compile(text: &str, query: &ast::Query, options: &CompileOptions) -> Result<QueryPlan> {
     if let Some(union) = query.unions.first() {
         return Err(unsupported("UNION", union.span));
     }
     let clauses = &query.first.clauses;
-    let mut builder = Builder { text, op: Op::Unit, scope: Scope::default() };
+    let mut builder =
+        Builder { text, parameters: &options.parameters, op: Op::Unit, scope: Scope::default() };
     for (i, clause) in clauses.iter().enumerate() {
         let last = i + 1 == clauses.len();
         match clause {
@@ -53,7 +58,10 @@ pub fn compile(text: &str, query: &ast::Query) -> Result<QueryPlan> {
             Clause::Match(m) => builder.match_clause(m)?,
             Clause::Unwind(u) => builder.unwind(u)?,
             Clause::With(w) => builder.with(w)?,
-            Clause::Return(r) if last => return builder.finish(r),
+            Clause::Return(r) if last => {
+                let columns = builder.projection(&r.projection, true)?;
+                return Ok(QueryPlan { root: builder.op, columns, joins: options.joins.clone() });
+            }
             Clause::Return(r) => {
                 return Err(CypherError::syntax("RETURN must be the last clause", r.span))
             }
@@ -120,6 +128,7 @@ struct Reach {
 /// Builds the operator chain clause by clause.
 struct Builder<'a> {
     text: &'a str,
+    parameters: &'a BTreeMap<String, Value>,
     op: Op,
     scope: Scope,
 }
@@ -355,11 +364,6 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn finish(mut self, r: &ast::Return) -> Result<QueryPlan> {
-        let columns = self.projection(&r.projection, true)?;
-        Ok(QueryPlan { root: self.op, columns, joins: Vec::new() })
-    }
-
     /// Compiles WITH/RETURN items onto the chain; returns the new column names.
     fn projection(&mut self, p: &ast::Projection, is_return: bool) -> Result<Vec<Arc<str>>> {
         for (keyword, span) in [
@@ -533,7 +537,15 @@ impl Builder<'_> {
                     ))
                 }
             },
-            ExprKind::Parameter(_) => return Err(unsupported("a query parameter", e.span)),
+            ExprKind::Parameter(name) => match self.parameters.get(&**name) {
+                Some(value) => Expr::Literal(value.clone()),
+                None => {
+                    return Err(CypherError::semantic(
+                        format!("parameter ${name} has no value"),
+                        e.span,
+                    ))
+                }
+            },
             ExprKind::Property(base, key) => Expr::Property(sub(base)?, key.name.clone()),
             ExprKind::List(items) => {
                 let mut out = Vec::with_capacity(items.len());
@@ -682,7 +694,7 @@ impl Builder<'_> {
         let mut scope = self.scope.clone();
         let slot = scope.next_local();
         scope.locals.push((name.clone(), slot));
-        (slot, Builder { text: self.text, op: Op::Unit, scope })
+        (slot, Builder { text: self.text, parameters: self.parameters, op: Op::Unit, scope })
     }
 
     fn function(

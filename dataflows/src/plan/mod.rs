@@ -19,12 +19,14 @@
 mod compile;
 mod expr;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use compile::compile;
 pub use expr::{ArithOp, Expr, Function, StringOp};
 
 use crate::cypher::ast::Direction;
+use crate::value::Value;
 
 /// A compiled continuous query.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +37,16 @@ pub struct QueryPlan {
     pub columns: Vec<Arc<str>>,
     /// Relationship types derived from property equality (a query's `joins` config), for
     /// sources that have no relationships of their own.
+    pub joins: Vec<JoinSpec>,
+}
+
+/// Everything besides the query text that compilation depends on.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CompileOptions {
+    /// Values of `$name` parameters: a continuous query's parameters are fixed when it is
+    /// installed, so they compile to constants.
+    pub parameters: BTreeMap<String, Value>,
+    /// Synthetic relationship types (a query's `joins` config).
     pub joins: Vec<JoinSpec>,
 }
 

@@ -310,7 +310,13 @@ fn joins_relate_nodes_by_property_in_both_directions() {
         "MATCH (v:vehicles)-[:PICKUP_BY]->(o:orders) RETURN elementId(o) AS o, v.color AS color",
         "MATCH (o:orders)<-[:PICKUP_BY]-(v:vehicles) RETURN elementId(o) AS o, v.color AS color",
     ] {
-        let plan = Arc::new(crate::compile_with_joins(query, vec![join.clone()]).unwrap());
+        let plan = Arc::new(
+            crate::compile_with(
+                query,
+                &crate::plan::CompileOptions { joins: vec![join.clone()], ..Default::default() },
+            )
+            .unwrap(),
+        );
         let runtime = Runtime::start(RuntimeConfig { workers: 2 }).unwrap();
         runtime.install("q", plan, Arc::new(|_| {})).unwrap();
         runtime.apply(elements.iter().cloned().map(|e| (e, 1)).collect());

@@ -50,8 +50,8 @@ pub enum Expect {
 pub struct Case {
     /// Setup statements in order (a named graph's script first).
     pub setup: Vec<String>,
-    /// Whether the scenario binds query parameters (the engine has no way to receive them).
-    pub has_parameters: bool,
+    /// Query parameters: (name, value as Cypher literal text).
+    pub parameters: Vec<(String, String)>,
     /// The query under test.
     pub query: String,
     /// The expected outcome.
@@ -64,7 +64,7 @@ impl Case {
     /// Reads a scenario's steps; `tck_root` locates named graphs.
     pub fn read(scenario: &Scenario, tck_root: &Path) -> Result<Case, String> {
         let mut setup = Vec::new();
-        let mut has_parameters = false;
+        let mut parameters = Vec::new();
         let mut query = None;
         let mut expect = None;
         let mut excluded = None;
@@ -89,7 +89,11 @@ impl Case {
             } else if text == "having executed:" {
                 setup.push(doc()?);
             } else if text == "parameters are:" {
-                has_parameters = true;
+                for row in table() {
+                    if let [name, value] = row.as_slice() {
+                        parameters.push((name.clone(), value.clone()));
+                    }
+                }
             } else if text == "executing query:" {
                 query = Some(doc()?);
             } else if text == "executing control query:" {
@@ -130,7 +134,7 @@ impl Case {
         if excluded.is_none() {
             excluded = setup::write_clause(&query).map(|clause| format!("writes ({clause})"));
         }
-        Ok(Case { setup, has_parameters, query, expect: expect.ok_or("no `Then` step")?, excluded })
+        Ok(Case { setup, parameters, query, expect: expect.ok_or("no `Then` step")?, excluded })
     }
 }
 

@@ -8,8 +8,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::collections::BTreeMap;
+
 use ripple_dataflows::cypher::{CypherError, ErrorKind};
+use ripple_dataflows::plan::{CompileOptions, Op};
 use ripple_dataflows::runtime::Row;
+use ripple_dataflows::Value;
 
 use crate::case::{Case, Expect, Phase};
 use crate::compare::{compare_table, Table};
@@ -65,7 +69,11 @@ pub fn check(case: &Case, seed: u64, deadline: Instant) -> Outcome {
             return Outcome::new(Status::Skipped, group, script.clone());
         }
     }
-    let compiled = ripple_dataflows::compile(&case.query);
+    let options = match parameters(&case.parameters) {
+        Ok(parameters) => CompileOptions { parameters, ..Default::default() },
+        Err(e) => return Outcome::new(Status::Skipped, "harness: unreadable parameter", e),
+    };
+    let compiled = ripple_dataflows::compile_with(&case.query, &options);
     let elements = graph.elements();
     match &case.expect {
         Expect::Error { error, phase, detail } => {
@@ -79,13 +87,6 @@ pub fn check(case: &Case, seed: u64, deadline: Instant) -> Outcome {
                 }
             };
             let plan = match compiled {
-                Ok(_) if case.has_parameters => {
-                    return Outcome::new(
-                        Status::Fail,
-                        "parameters cannot be passed to the engine",
-                        "the query compiled, but compile() takes no parameter values",
-                    )
-                }
                 Ok(plan) => Arc::new(plan),
                 Err(e) => return Outcome::new(Status::Fail, compile_group(&e), e.message),
             };
@@ -170,6 +171,21 @@ fn check_error(
             Err(e) => run_failure("bulk", e),
         },
     }
+}
+
+/// Parameter values: each is a Cypher literal, evaluated by compiling `RETURN <literal>`.
+fn parameters(rows: &[(String, String)]) -> Result<BTreeMap<String, Value>, String> {
+    rows.iter()
+        .map(|(name, text)| {
+            let plan = ripple_dataflows::compile(&format!("RETURN {text} AS v"))
+                .map_err(|e| format!("parameter {name} = {text}: {}", e.message))?;
+            let Op::Project { exprs, .. } = &plan.root else {
+                return Err(format!("parameter {name} = {text}: not a literal"));
+            };
+            let value = exprs[0].eval(&[]).map_err(|e| format!("parameter {name}: {e}"))?;
+            Ok((name.clone(), value))
+        })
+        .collect()
 }
 
 fn run_failure(mode: &str, error: RunError) -> Outcome {
