@@ -123,6 +123,7 @@ struct Reach {
     rel: usize,
     types: Vec<Arc<str>>,
     direction: Direction,
+    length: Option<(u64, Option<u64>)>,
 }
 
 /// Builds the operator chain clause by clause.
@@ -257,7 +258,7 @@ impl Builder<'_> {
                 }
                 slot
             }
-            (Some(slot), Some(Reach { from, rel, types, direction })) => {
+            (Some(slot), Some(Reach { from, rel, types, direction, length })) => {
                 steps.push(Step::Expand {
                     from,
                     rel,
@@ -266,6 +267,7 @@ impl Builder<'_> {
                     types,
                     direction,
                     to_labels: labels,
+                    length,
                 });
                 slot
             }
@@ -275,7 +277,7 @@ impl Builder<'_> {
                 steps.push(Step::ScanNodes { slot, labels });
                 slot
             }
-            (None, Some(Reach { from, rel, types, direction })) => {
+            (None, Some(Reach { from, rel, types, direction, length })) => {
                 let slot =
                     self.scope.bind(node.variable.as_ref().map(|v| v.name.clone()), Kind::Node);
                 steps.push(Step::Expand {
@@ -286,6 +288,7 @@ impl Builder<'_> {
                     types,
                     direction,
                     to_labels: labels,
+                    length,
                 });
                 slot
             }
@@ -307,8 +310,12 @@ impl Builder<'_> {
         rel_slots: &mut Vec<usize>,
         conjuncts: &mut Vec<Expr>,
     ) -> Result<usize> {
-        if rel.length.is_some() {
-            return Err(unsupported("a variable-length relationship pattern", rel.span));
+        let length = rel.length.map(|(min, max)| (min.unwrap_or(1), max));
+        if length.is_some() && rel.properties.is_some() {
+            return Err(unsupported(
+                "a property map on a variable-length relationship pattern",
+                rel.span,
+            ));
         }
         if let Some(v) = &rel.variable {
             if self.scope.lookup(&v.name).is_some() {
@@ -318,11 +325,13 @@ impl Builder<'_> {
                 ));
             }
         }
-        let rel_slot =
-            self.scope.bind(rel.variable.as_ref().map(|v| v.name.clone()), Kind::Relationship);
+        let rel_slot = self.scope.bind(
+            rel.variable.as_ref().map(|v| v.name.clone()),
+            if length.is_some() { Kind::Value } else { Kind::Relationship },
+        );
         rel_slots.push(rel_slot);
         let types = rel.types.iter().map(|t| t.name.clone()).collect();
-        let reach = Reach { from, rel: rel_slot, types, direction };
+        let reach = Reach { from, rel: rel_slot, types, direction, length };
         let to = self.node(node, Some(reach), steps, conjuncts)?;
         if let Some(properties) = &rel.properties {
             conjuncts.extend(self.property_filters(rel_slot, properties)?);

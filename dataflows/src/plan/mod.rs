@@ -160,6 +160,10 @@ pub enum Step {
         direction: Direction,
         /// Labels the other node must carry.
         to_labels: Vec<Arc<str>>,
+        /// `None` for one relationship; `Some((min, max))` for a variable-length pattern,
+        /// whose slot then holds the list of relationships walked (a trail: no relationship
+        /// twice). `max: None` is unbounded.
+        length: Option<(u64, Option<u64>)>,
     },
     /// Checks that the node already bound in `slot` carries `labels`.
     CheckLabels {

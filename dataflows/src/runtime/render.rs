@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use differential_dataflow::operators::arrange::{Arranged, ShutdownButton, TraceAgent};
+use differential_dataflow::operators::Iterate;
 use differential_dataflow::trace::implementations::ValSpine;
 use differential_dataflow::trace::wrappers::frontier::TraceFrontier;
 use differential_dataflow::trace::TraceReader;
@@ -364,10 +365,11 @@ impl<'s> Renderer<'s, '_> {
         if distinct_rels.len() > 1 {
             let slots = distinct_rels.to_vec();
             rows = rows.filter(move |(_, row)| {
-                let ids: Vec<&Value> = slots.iter().map(|s| &row[*s]).collect();
-                ids.iter()
-                    .enumerate()
-                    .all(|(i, a)| ids[..i].iter().all(|b| element_id(a) != element_id(b)))
+                let mut ids: Vec<&str> = slots.iter().flat_map(|s| rel_ids(&row[*s])).collect();
+                let all = ids.len();
+                ids.sort_unstable();
+                ids.dedup();
+                ids.len() == all
             });
         }
         if let Some(predicate) = predicate {
@@ -409,21 +411,26 @@ impl<'s> Renderer<'s, '_> {
                     _ => false,
                 })
             }
-            Step::Expand { from, to_bound, types, direction, to_labels, to, .. } => {
-                let oriented = self.oriented_rels(types, *direction);
+            Step::Expand { from, to_bound, types, direction, to_labels, to, length, .. } => {
                 let from = *from;
                 let keyed = rows.flat_map(move |(ident, row)| match &row[from] {
                     Value::Node(n) => Some((n.id.clone(), (ident, row))),
                     _ => None,
                 });
                 // (other end's id, extended row)
-                let expanded = keyed.join_map(oriented, |_, (ident, row), (rel, other)| {
-                    let mut ident = ident.clone();
-                    ident.push(Value::Str(rel.id.clone()));
-                    let mut row = row.clone();
-                    row.push(Value::Relationship(rel.clone()));
-                    (other.clone(), (ident, row))
-                });
+                let expanded = match length {
+                    None => {
+                        let oriented = self.oriented_rels(types, *direction);
+                        keyed.join_map(oriented, |_, (ident, row), (rel, other)| {
+                            let mut ident = ident.clone();
+                            ident.push(Value::Str(rel.id.clone()));
+                            let mut row = row.clone();
+                            row.push(Value::Relationship(rel.clone()));
+                            (other.clone(), (ident, row))
+                        })
+                    }
+                    Some((min, max)) => self.trails(keyed, types, *direction, *min, *max),
+                };
                 if *to_bound {
                     let (to, labels) = (*to, to_labels.clone());
                     expanded.flat_map(move |(other, (ident, row))| match &row[to] {
@@ -446,6 +453,47 @@ impl<'s> Renderer<'s, '_> {
                 }
             }
         }
+    }
+
+    /// Walks trails (no relationship twice) of `min..=max` relationships from each row's node,
+    /// in differential's iterative scope: each round extends every trail by one step. Returns
+    /// the node each trail ends at, with the row extended by the list of relationships walked.
+    fn trails(
+        &mut self,
+        keyed: VecCollection<'s, Time, (Arc<str>, KeyedRow), Diff>,
+        types: &[Arc<str>],
+        direction: Direction,
+        min: u64,
+        max: Option<u64>,
+    ) -> VecCollection<'s, Time, (Arc<str>, KeyedRow), Diff> {
+        let oriented = self.oriented_rels(types, direction);
+        let seeds =
+            keyed.map(|(at, (ident, row))| (at, (ident, row, Vec::<Arc<Relationship>>::new())));
+        let max = max.unwrap_or(u64::MAX);
+        let start = seeds.clone();
+        let walked = seeds.iterate(move |scope, trails| {
+            let oriented = oriented.enter(scope);
+            trails
+                .filter(move |(_, (_, _, rels))| (rels.len() as u64) < max)
+                .join_map(oriented, |_, (ident, row, rels), (rel, other)| {
+                    if rels.iter().any(|r| r.id == rel.id) {
+                        return None;
+                    }
+                    let mut rels = rels.clone();
+                    rels.push(rel.clone());
+                    Some((other.clone(), (ident.clone(), row.clone(), rels)))
+                })
+                .flat_map(|step| step)
+                .concat(start.enter(scope))
+                .distinct_core::<Diff>()
+        });
+        walked.filter(move |(_, (_, _, rels))| rels.len() as u64 >= min).map(
+            |(at, (mut ident, mut row, rels))| {
+                ident.push(Value::List(rels.iter().map(|r| Value::Str(r.id.clone())).collect()));
+                row.push(Value::List(rels.into_iter().map(Value::Relationship).collect()));
+                (at, (ident, row))
+            },
+        )
     }
 
     /// Relationships keyed by the node they are followed from, with the node they lead to.
@@ -485,10 +533,12 @@ fn op_keys_empty(op: &Op) -> bool {
     matches!(op, Op::Aggregate { keys, .. } if keys.is_empty())
 }
 
-fn element_id(v: &Value) -> Option<&str> {
+/// The relationship ids a relationship slot holds: one, a list (variable length) or none
+/// (null, from an OPTIONAL MATCH).
+fn rel_ids(v: &Value) -> Vec<&str> {
     match v {
-        Value::Relationship(r) => Some(&r.id),
-        Value::Node(n) => Some(&n.id),
-        _ => None,
+        Value::Relationship(r) => vec![&*r.id],
+        Value::List(items) => items.iter().flat_map(rel_ids).collect(),
+        _ => Vec::new(),
     }
 }

@@ -323,3 +323,20 @@ fn joins_relate_nodes_by_property_in_both_directions() {
         assert_eq!(strs(&peek(&runtime, "q")), ["'orders:1','red'"], "{query}");
     }
 }
+
+#[test]
+fn variable_length_patterns_walk_trails() {
+    let q = |query: &str| strs(&rows_of(query, people()));
+    assert_eq!(
+        q("MATCH (a:Person {name: 'ann'})-[:KNOWS*]->(b) RETURN b.name AS b, size(r) AS hops"
+            .replace("[:KNOWS*]", "[r:KNOWS*]")
+            .as_str()),
+        ["'bob',1", "'cid',1", "'cid',2"]
+    );
+    assert_eq!(
+        q("MATCH (a:Person {name: 'ann'})-[:KNOWS*0..1]-(b) RETURN b.name AS b"),
+        ["'ann'", "'bob'", "'cid'"]
+    );
+    // The self-loop is walked once, never twice in one trail.
+    assert_eq!(q("MATCH (a:Person {name: 'dan'})-[r*1..5]-(b) RETURN size(r) AS n"), ["1"]);
+}
