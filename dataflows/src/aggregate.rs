@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
-use crate::eval::compare;
+use crate::eval::orderability;
 use crate::plan::{Aggregate, AggregateFunction};
 use crate::value::Value;
 
@@ -90,9 +90,8 @@ fn sum(values: &[(Value, i64)]) -> Option<Value> {
     })
 }
 
-/// The least (`Less`) or greatest (`Greater`) value. Comparable values compare by Cypher
-/// order; values of different kinds fall back to the storage order, so the result is
-/// deterministic.
+/// The least (`Less`) or greatest (`Greater`) value by openCypher's orderability, which ranks
+/// values of different kinds too.
 fn extreme(values: &[(Value, i64)], want: Ordering) -> Value {
     values
         .iter()
@@ -101,7 +100,7 @@ fn extreme(values: &[(Value, i64)], want: Ordering) -> Value {
         .fold(None::<&Value>, |best, v| match best {
             None => Some(v),
             Some(b) => {
-                let order = compare(v, b).unwrap_or_else(|| v.cmp(b));
+                let order = orderability(v, b);
                 Some(if order == want { v } else { b })
             }
         })

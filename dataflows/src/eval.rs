@@ -315,6 +315,10 @@ pub fn equals(a: &Value, b: &Value) -> Option<bool> {
         }
         (Node(x), Node(y)) => Some(x.id == y.id),
         (Relationship(x), Relationship(y)) => Some(x.id == y.id),
+        (Path(x), Path(y)) => Some(
+            x.nodes.iter().map(|n| &n.id).eq(y.nodes.iter().map(|n| &n.id))
+                && x.relationships.iter().map(|r| &r.id).eq(y.relationships.iter().map(|r| &r.id)),
+        ),
         _ => Some(false),
     }
 }
@@ -358,7 +362,48 @@ pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     }
 }
 
+/// openCypher's orderability: a total order across all values, used where values of
+/// different kinds must be ranked (`min`/`max`, ORDER BY): maps, nodes, relationships, lists,
+/// paths, strings, booleans, numbers, then null; within a kind, the natural order.
+pub fn orderability(a: &Value, b: &Value) -> Ordering {
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Map(_) => 0,
+            Value::Node(_) => 1,
+            Value::Relationship(_) => 2,
+            Value::List(_) => 3,
+            Value::Path(_) => 4,
+            Value::Str(_) => 5,
+            Value::Bool(_) => 6,
+            Value::Int(_) | Value::Float(_) => 7,
+            Value::Null => 8,
+        }
+    }
+    match (a, b) {
+        (Value::List(x), Value::List(y)) => {
+            for (x, y) in x.iter().zip(y.iter()) {
+                match orderability(x, y) {
+                    Ordering::Equal => {}
+                    other => return other,
+                }
+            }
+            x.len().cmp(&y.len())
+        }
+        (Value::Float(x), Value::Float(y)) if x.0.is_nan() || y.0.is_nan() => x.cmp(y),
+        (Value::Float(x), Value::Int(_)) if x.0.is_nan() => Ordering::Greater,
+        (Value::Int(_), Value::Float(y)) if y.0.is_nan() => Ordering::Less,
+        _ => compare(a, b).unwrap_or_else(|| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b))),
+    }
+}
+
 fn compare_op(op: CmpOp, a: &Value, b: &Value) -> Option<bool> {
+    // An ordering comparison involving NaN is false, not unknown.
+    let is_nan = |v: &Value| matches!(v, Value::Float(f) if f.0.is_nan());
+    let numbers = |v: &Value| matches!(v, Value::Int(_) | Value::Float(_));
+    if !matches!(op, CmpOp::Eq | CmpOp::Ne) && numbers(a) && numbers(b) && (is_nan(a) || is_nan(b))
+    {
+        return Some(false);
+    }
     match op {
         CmpOp::Eq => equals(a, b),
         CmpOp::Ne => equals(a, b).map(|e| !e),
@@ -511,6 +556,20 @@ fn call(f: Function, args: Vec<Value>, span: Span) -> Result<Value> {
                 Ok(Value::List(n.labels.iter().map(|l| Value::Str(l.clone())).collect()))
             }
             other => Err(type_error("labels", other)),
+        },
+        Function::Nodes => match &arg {
+            Value::Path(p) => Ok(Value::List(p.nodes.iter().cloned().map(Value::Node).collect())),
+            other => Err(type_error("nodes", other)),
+        },
+        Function::Relationships => match &arg {
+            Value::Path(p) => {
+                Ok(Value::List(p.relationships.iter().cloned().map(Value::Relationship).collect()))
+            }
+            other => Err(type_error("relationships", other)),
+        },
+        Function::Length => match &arg {
+            Value::Path(p) => Ok(Value::Int(p.relationships.len() as i64)),
+            other => Err(type_error("length", other)),
         },
         Function::Type => match &arg {
             Value::Relationship(r) => Ok(Value::Str(r.rel_type.clone())),

@@ -37,6 +37,8 @@ pub enum Value {
     Node(Arc<Node>),
     /// A graph relationship.
     Relationship(Arc<Relationship>),
+    /// A path: alternating nodes and relationships.
+    Path(Arc<Path>),
 }
 
 /// A node: for PostgreSQL sources, one row of a table.
@@ -74,6 +76,16 @@ pub struct Relationship {
     pub end: Arc<str>,
     /// Property values by key.
     pub properties: Properties,
+}
+
+/// A walk through the graph: `nodes.len() == relationships.len() + 1`, relationship `i`
+/// connecting nodes `i` and `i + 1` (in either direction).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Path {
+    /// The nodes in walk order.
+    pub nodes: Vec<Arc<Node>>,
+    /// The relationships in walk order.
+    pub relationships: Vec<Arc<Relationship>>,
 }
 
 /// One graph element: what sources feed the engine.
@@ -123,6 +135,14 @@ impl Value {
             Value::Map(map) => properties_to_json(map),
             Value::Node(node) => properties_to_json(&node.properties),
             Value::Relationship(rel) => properties_to_json(&rel.properties),
+            Value::Path(path) => serde_json::json!({
+                "nodes": path.nodes.iter().map(|n| properties_to_json(&n.properties)).collect::<Vec<_>>(),
+                "relationships": path
+                    .relationships
+                    .iter()
+                    .map(|r| properties_to_json(&r.properties))
+                    .collect::<Vec<_>>(),
+            }),
         }
     }
 
@@ -138,6 +158,7 @@ impl Value {
             Value::Map(_) => "MAP",
             Value::Node(_) => "NODE",
             Value::Relationship(_) => "RELATIONSHIP",
+            Value::Path(_) => "PATH",
         }
     }
 }
@@ -189,6 +210,22 @@ impl fmt::Display for Value {
                     write_map(f, &rel.properties)?;
                 }
                 write!(f, "]")
+            }
+            Value::Path(path) => {
+                write!(f, "<")?;
+                for (i, node) in path.nodes.iter().enumerate() {
+                    if let Some(rel) = i.checked_sub(1).and_then(|r| path.relationships.get(r)) {
+                        let forward = rel.start == path.nodes[i - 1].id;
+                        let rel = Value::Relationship(rel.clone());
+                        if forward {
+                            write!(f, "-{rel}->")?;
+                        } else {
+                            write!(f, "<-{rel}-")?;
+                        }
+                    }
+                    write!(f, "{}", Value::Node(node.clone()))?;
+                }
+                write!(f, ">")
             }
         }
     }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{
-    Aggregate, AggregateFunction, ArithOp, CompileOptions, Expr, Function, Op, QueryPlan, Step,
-    StringOp,
+    Aggregate, AggregateFunction, ArithOp, CompileOptions, Expr, Function, Op, PathPart, QueryPlan,
+    Step, StringOp,
 };
 use crate::cypher::ast::{self, BinaryOp, Clause, Direction, ExprKind, Literal, Span, UnaryOp};
 use crate::cypher::CypherError;
@@ -124,6 +124,34 @@ struct Reach {
     types: Vec<Arc<str>>,
     direction: Direction,
     length: Option<(u64, Option<u64>)>,
+    nodes: Option<usize>,
+}
+
+impl Reach {
+    /// The step reaching node slot `to` (already bound, or bound by this step).
+    fn step(self, to: usize, to_bound: bool, to_labels: Vec<Arc<str>>) -> Step {
+        Step::Expand {
+            from: self.from,
+            rel: self.rel,
+            to,
+            to_bound,
+            types: self.types,
+            direction: self.direction,
+            to_labels,
+            length: self.length,
+            nodes: self.nodes,
+        }
+    }
+}
+
+/// What compiling one MATCH collects.
+#[derive(Default)]
+struct MatchParts {
+    steps: Vec<Step>,
+    /// Relationship slots bound by this MATCH (for relationship uniqueness).
+    rel_slots: Vec<usize>,
+    /// Inline property maps and WHERE, to be AND-ed.
+    conjuncts: Vec<Expr>,
 }
 
 /// Builds the operator chain clause by clause.
@@ -155,24 +183,23 @@ impl Builder<'_> {
 
     fn match_clause(&mut self, m: &ast::Match) -> Result<()> {
         let input_width = self.scope.width();
-        let mut steps = Vec::new();
-        let mut rel_slots = Vec::new();
-        let mut conjuncts = Vec::new();
+        let mut parts = MatchParts::default();
         for pattern in &m.patterns {
-            self.pattern(pattern, &mut steps, &mut rel_slots, &mut conjuncts)?;
+            self.pattern(pattern, &mut parts)?;
         }
         if let Some(w) = &m.where_ {
-            conjuncts.push(self.expr(w, None)?);
+            parts.conjuncts.push(self.expr(w, None)?);
         }
-        let predicate = conjuncts.into_iter().reduce(|a, b| Expr::And(Box::new(a), Box::new(b)));
+        let predicate =
+            parts.conjuncts.into_iter().reduce(|a, b| Expr::And(Box::new(a), Box::new(b)));
         if m.optional && input_width == self.scope.width() {
             return Err(unsupported("OPTIONAL MATCH that binds no new variable", m.span));
         }
         let input = self.take_op();
         self.op = Op::Match {
             input,
-            steps,
-            distinct_rels: rel_slots,
+            steps: parts.steps,
+            distinct_rels: parts.rel_slots,
             predicate,
             optional: m.optional,
             width: self.scope.width(),
@@ -180,15 +207,14 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn pattern(
-        &mut self,
-        pattern: &ast::Pattern,
-        steps: &mut Vec<Step>,
-        rel_slots: &mut Vec<usize>,
-        conjuncts: &mut Vec<Expr>,
-    ) -> Result<()> {
+    fn pattern(&mut self, pattern: &ast::Pattern, parts: &mut MatchParts) -> Result<()> {
         if let Some(v) = &pattern.variable {
-            return Err(unsupported("a path variable", v.span));
+            if self.scope.lookup(&v.name).is_some() {
+                return Err(CypherError::semantic(
+                    format!("variable `{}` is already bound", v.name),
+                    v.span,
+                ));
+            }
         }
         let mut nodes: Vec<&ast::NodePattern> = vec![&pattern.start];
         let mut rels: Vec<(&ast::RelPattern, Direction)> = Vec::new();
@@ -202,31 +228,50 @@ impl Builder<'_> {
         // Start from a node that is already bound, if any, so the pattern extends existing rows
         // instead of forming a cartesian product.
         let anchor = nodes.iter().position(|n| bound(n)).unwrap_or(0);
-        self.chain_from(&nodes, &rels, anchor, steps, rel_slots, conjuncts)
+        let track = pattern.variable.is_some();
+        let path = self.chain_from(&nodes, &rels, anchor, parts, track)?;
+        if let Some(v) = &pattern.variable {
+            let slot = self.scope.bind(Some(v.name.clone()), Kind::Value);
+            parts.steps.push(Step::BindPath { slot, parts: path });
+        }
+        Ok(())
     }
 
     /// Matches a chain starting at node `at`: to the right, then (reversed) to the left.
-    #[allow(clippy::too_many_arguments)]
+    /// Returns the chain's parts in written order, for a path variable.
     fn chain_from(
         &mut self,
         nodes: &[&ast::NodePattern],
         rels: &[(&ast::RelPattern, Direction)],
         at: usize,
-        steps: &mut Vec<Step>,
-        rel_slots: &mut Vec<usize>,
-        conjuncts: &mut Vec<Expr>,
-    ) -> Result<()> {
-        let anchor = self.node(nodes[at], None, steps, conjuncts)?;
+        parts: &mut MatchParts,
+        track: bool,
+    ) -> Result<Vec<PathPart>> {
+        let mut node_slots = vec![0; nodes.len()];
+        let mut rel_parts: Vec<Option<PathPart>> = vec![None; rels.len()];
+        let anchor = self.node(nodes[at], None, parts)?;
+        node_slots[at] = anchor;
         let mut previous = anchor;
-        for ((rel, direction), node) in rels[at..].iter().zip(&nodes[at + 1..]) {
-            previous = self.expand(previous, rel, *direction, node, steps, rel_slots, conjuncts)?;
+        for (i, ((rel, direction), node)) in rels[at..].iter().zip(&nodes[at + 1..]).enumerate() {
+            let (part, to) = self.expand(previous, rel, *direction, node, parts, track, false)?;
+            rel_parts[at + i] = Some(part);
+            node_slots[at + i + 1] = to;
+            previous = to;
         }
         let (left_nodes, left_rels) = reverse_chain(&nodes[..=at], &rels[..at]);
         let mut previous = anchor;
-        for ((rel, direction), node) in left_rels.iter().zip(&left_nodes[1..]) {
-            previous = self.expand(previous, rel, *direction, node, steps, rel_slots, conjuncts)?;
+        for (i, ((rel, direction), node)) in left_rels.iter().zip(&left_nodes[1..]).enumerate() {
+            let (part, to) = self.expand(previous, rel, *direction, node, parts, track, true)?;
+            rel_parts[at - 1 - i] = Some(part);
+            node_slots[at - 1 - i] = to;
+            previous = to;
         }
-        Ok(())
+        let mut path = vec![PathPart::Node(node_slots[0])];
+        for (part, node) in rel_parts.into_iter().zip(&node_slots[1..]) {
+            path.extend(part);
+            path.push(PathPart::Node(*node));
+        }
+        Ok(path)
     }
 
     /// Binds (or checks) a node pattern; returns its slot.
@@ -234,8 +279,7 @@ impl Builder<'_> {
         &mut self,
         node: &ast::NodePattern,
         reached_by: Option<Reach>,
-        steps: &mut Vec<Step>,
-        conjuncts: &mut Vec<Expr>,
+        parts: &mut MatchParts,
     ) -> Result<usize> {
         let labels: Vec<Arc<str>> = node.labels.iter().map(|l| l.name.clone()).collect();
         let existing = match &node.variable {
@@ -251,54 +295,38 @@ impl Builder<'_> {
             },
             None => None,
         };
+        let name = node.variable.as_ref().map(|v| v.name.clone());
         let slot = match (existing, reached_by) {
             (Some(slot), None) => {
                 if !labels.is_empty() {
-                    steps.push(Step::CheckLabels { slot, labels });
+                    parts.steps.push(Step::CheckLabels { slot, labels });
                 }
                 slot
             }
-            (Some(slot), Some(Reach { from, rel, types, direction, length })) => {
-                steps.push(Step::Expand {
-                    from,
-                    rel,
-                    to: slot,
-                    to_bound: true,
-                    types,
-                    direction,
-                    to_labels: labels,
-                    length,
-                });
+            (Some(slot), Some(reach)) => {
+                parts.steps.push(reach.step(slot, true, labels));
                 slot
             }
             (None, None) => {
-                let slot =
-                    self.scope.bind(node.variable.as_ref().map(|v| v.name.clone()), Kind::Node);
-                steps.push(Step::ScanNodes { slot, labels });
+                let slot = self.scope.bind(name, Kind::Node);
+                parts.steps.push(Step::ScanNodes { slot, labels });
                 slot
             }
-            (None, Some(Reach { from, rel, types, direction, length })) => {
-                let slot =
-                    self.scope.bind(node.variable.as_ref().map(|v| v.name.clone()), Kind::Node);
-                steps.push(Step::Expand {
-                    from,
-                    rel,
-                    to: slot,
-                    to_bound: false,
-                    types,
-                    direction,
-                    to_labels: labels,
-                    length,
-                });
+            (None, Some(reach)) => {
+                let slot = self.scope.bind(name, Kind::Node);
+                parts.steps.push(reach.step(slot, false, labels));
                 slot
             }
         };
         if let Some(properties) = &node.properties {
-            conjuncts.extend(self.property_filters(slot, properties)?);
+            parts.conjuncts.extend(self.property_filters(slot, properties)?);
         }
         Ok(slot)
     }
 
+    /// Follows a relationship pattern from node slot `from` to `node`. With `track` (a path
+    /// variable needs it), a variable-length relationship also keeps the nodes it walks
+    /// through. `reversed`: the pattern is being matched right to left.
     #[allow(clippy::too_many_arguments)]
     fn expand(
         &mut self,
@@ -306,10 +334,10 @@ impl Builder<'_> {
         rel: &ast::RelPattern,
         direction: Direction,
         node: &ast::NodePattern,
-        steps: &mut Vec<Step>,
-        rel_slots: &mut Vec<usize>,
-        conjuncts: &mut Vec<Expr>,
-    ) -> Result<usize> {
+        parts: &mut MatchParts,
+        track: bool,
+        reversed: bool,
+    ) -> Result<(PathPart, usize)> {
         let length = rel.length.map(|(min, max)| (min.unwrap_or(1), max));
         if length.is_some() && rel.properties.is_some() {
             return Err(unsupported(
@@ -329,14 +357,15 @@ impl Builder<'_> {
             rel.variable.as_ref().map(|v| v.name.clone()),
             if length.is_some() { Kind::Value } else { Kind::Relationship },
         );
-        rel_slots.push(rel_slot);
+        parts.rel_slots.push(rel_slot);
+        let nodes_slot = (track && length.is_some()).then(|| self.scope.bind(None, Kind::Value));
         let types = rel.types.iter().map(|t| t.name.clone()).collect();
-        let reach = Reach { from, rel: rel_slot, types, direction, length };
-        let to = self.node(node, Some(reach), steps, conjuncts)?;
+        let reach = Reach { from, rel: rel_slot, types, direction, length, nodes: nodes_slot };
+        let to = self.node(node, Some(reach), parts)?;
         if let Some(properties) = &rel.properties {
-            conjuncts.extend(self.property_filters(rel_slot, properties)?);
+            parts.conjuncts.extend(self.property_filters(rel_slot, properties)?);
         }
-        Ok(to)
+        Ok((PathPart::Rel { slot: rel_slot, nodes: nodes_slot, reversed }, to))
     }
 
     /// `{k: v, ...}` on a pattern element: `element.k = v AND ...`.

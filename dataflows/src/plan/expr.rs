@@ -139,6 +139,12 @@ pub enum Function {
     Properties,
     /// `type(relationship)`
     Type,
+    /// `nodes(path)`
+    Nodes,
+    /// `relationships(path)`
+    Relationships,
+    /// `length(path)`
+    Length,
     /// `range(start, end[, step])`
     Range,
     /// `head(list)`
@@ -208,6 +214,9 @@ impl Function {
             "keys" => (Function::Keys, 1..=1),
             "properties" => (Function::Properties, 1..=1),
             "type" => (Function::Type, 1..=1),
+            "nodes" => (Function::Nodes, 1..=1),
+            "relationships" => (Function::Relationships, 1..=1),
+            "length" => (Function::Length, 1..=1),
             "range" => (Function::Range, 2..=3),
             "head" => (Function::Head, 1..=1),
             "last" => (Function::Last, 1..=1),

@@ -164,6 +164,16 @@ pub enum Step {
         /// whose slot then holds the list of relationships walked (a trail: no relationship
         /// twice). `max: None` is unbounded.
         length: Option<(u64, Option<u64>)>,
+        /// For a variable-length pattern under a path variable: the slot (right after `rel`)
+        /// that receives the nodes walked, after `from` (including the last one).
+        nodes: Option<usize>,
+    },
+    /// Binds `slot` to the path made of `parts` (null if any part is null).
+    BindPath {
+        /// The path variable's slot.
+        slot: usize,
+        /// The path's nodes and relationships in written order.
+        parts: Vec<PathPart>,
     },
     /// Checks that the node already bound in `slot` carries `labels`.
     CheckLabels {
@@ -171,6 +181,24 @@ pub enum Step {
         slot: usize,
         /// Required labels.
         labels: Vec<Arc<str>>,
+    },
+}
+
+/// A piece of a path variable's pattern, in written order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PathPart {
+    /// The node in `slot`.
+    Node(usize),
+    /// The relationship (or, for a variable-length pattern, the list of relationships) in
+    /// `slot`; `nodes` holds a variable-length pattern's walked nodes; `reversed` when the
+    /// pattern was matched right to left, so the lists run against the written order.
+    Rel {
+        /// The relationship slot.
+        slot: usize,
+        /// The walked nodes' slot, for a variable-length pattern.
+        nodes: Option<usize>,
+        /// Matched right to left.
+        reversed: bool,
     },
 }
 

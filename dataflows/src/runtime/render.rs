@@ -24,8 +24,8 @@ use super::{Diff, KeyedRow, Row, RowKey, Time};
 use crate::aggregate::aggregate;
 use crate::cypher::ast::Direction;
 use crate::eval::EvalError;
-use crate::plan::{Expr, JoinSpec, Op, QueryPlan, Step};
-use crate::value::{Element, Node, Relationship, Value};
+use crate::plan::{Expr, JoinSpec, Op, PathPart, QueryPlan, Step};
+use crate::value::{Element, Node, Path, Relationship, Value};
 
 /// Every node, keyed by label (unlabelled nodes under `""`): shared by all queries.
 pub(super) type NodeTrace = TraceAgent<ValSpine<Arc<str>, Arc<Node>, Time, Diff>>;
@@ -404,6 +404,15 @@ impl<'s> Renderer<'s, '_> {
                     (ident, row)
                 })
             }
+            Step::BindPath { parts, .. } => {
+                let parts = parts.clone();
+                rows.map(move |(mut ident, mut row)| {
+                    let path = build_path(&parts, &row).map_or(Value::Null, Value::Path);
+                    ident.push(Value::Null);
+                    row.push(path);
+                    (ident, row)
+                })
+            }
             Step::CheckLabels { slot, labels } => {
                 let (slot, labels) = (*slot, labels.clone());
                 rows.filter(move |(_, row)| match &row[slot] {
@@ -411,7 +420,9 @@ impl<'s> Renderer<'s, '_> {
                     _ => false,
                 })
             }
-            Step::Expand { from, to_bound, types, direction, to_labels, to, length, .. } => {
+            Step::Expand {
+                from, to_bound, types, direction, to_labels, to, length, nodes, ..
+            } => {
                 let from = *from;
                 let keyed = rows.flat_map(move |(ident, row)| match &row[from] {
                     Value::Node(n) => Some((n.id.clone(), (ident, row))),
@@ -429,7 +440,9 @@ impl<'s> Renderer<'s, '_> {
                             (other.clone(), (ident, row))
                         })
                     }
-                    Some((min, max)) => self.trails(keyed, types, *direction, *min, *max),
+                    Some((min, max)) => {
+                        self.trails(keyed, types, *direction, (*min, *max), nodes.is_some())
+                    }
                 };
                 if *to_bound {
                     let (to, labels) = (*to, to_labels.clone());
@@ -457,40 +470,57 @@ impl<'s> Renderer<'s, '_> {
 
     /// Walks trails (no relationship twice) of `min..=max` relationships from each row's node,
     /// in differential's iterative scope: each round extends every trail by one step. Returns
-    /// the node each trail ends at, with the row extended by the list of relationships walked.
+    /// the node each trail ends at, with the row extended by the list of relationships walked
+    /// and, `with_nodes`, the list of nodes walked through (for a path variable).
     fn trails(
         &mut self,
         keyed: VecCollection<'s, Time, (Arc<str>, KeyedRow), Diff>,
         types: &[Arc<str>],
         direction: Direction,
-        min: u64,
-        max: Option<u64>,
+        (min, max): (u64, Option<u64>),
+        with_nodes: bool,
     ) -> VecCollection<'s, Time, (Arc<str>, KeyedRow), Diff> {
         let oriented = self.oriented_rels(types, direction);
-        let seeds =
-            keyed.map(|(at, (ident, row))| (at, (ident, row, Vec::<Arc<Relationship>>::new())));
+        let by_id = if with_nodes {
+            self.nodes_with(&[]).map(|n| (n.id.clone(), n))
+        } else {
+            self.constant(Vec::new())
+        };
+        let seeds = keyed.map(|(at, (ident, row))| (at, (ident, row, Trail::default())));
         let max = max.unwrap_or(u64::MAX);
         let start = seeds.clone();
         let walked = seeds.iterate(move |scope, trails| {
-            let oriented = oriented.enter(scope);
-            trails
-                .filter(move |(_, (_, _, rels))| (rels.len() as u64) < max)
-                .join_map(oriented, |_, (ident, row, rels), (rel, other)| {
-                    if rels.iter().any(|r| r.id == rel.id) {
+            let stepped = trails
+                .filter(move |(_, (_, _, trail))| (trail.rels.len() as u64) < max)
+                .join_map(oriented.enter(scope), |_, (ident, row, trail), (rel, other)| {
+                    if trail.rels.iter().any(|r| r.id == rel.id) {
                         return None;
                     }
-                    let mut rels = rels.clone();
-                    rels.push(rel.clone());
-                    Some((other.clone(), (ident.clone(), row.clone(), rels)))
+                    let mut trail = trail.clone();
+                    trail.rels.push(rel.clone());
+                    Some((other.clone(), (ident.clone(), row.clone(), trail)))
                 })
-                .flat_map(|step| step)
-                .concat(start.enter(scope))
-                .distinct_core::<Diff>()
+                .flat_map(|step| step);
+            let stepped = if with_nodes {
+                stepped.join_map(by_id.enter(scope), |at, (ident, row, trail), node| {
+                    let mut trail = trail.clone();
+                    trail.nodes.push(node.clone());
+                    (at.clone(), (ident.clone(), row.clone(), trail))
+                })
+            } else {
+                stepped
+            };
+            stepped.concat(start.enter(scope)).distinct_core::<Diff>()
         });
-        walked.filter(move |(_, (_, _, rels))| rels.len() as u64 >= min).map(
-            |(at, (mut ident, mut row, rels))| {
-                ident.push(Value::List(rels.iter().map(|r| Value::Str(r.id.clone())).collect()));
-                row.push(Value::List(rels.into_iter().map(Value::Relationship).collect()));
+        walked.filter(move |(_, (_, _, trail))| trail.rels.len() as u64 >= min).map(
+            move |(at, (mut ident, mut row, trail))| {
+                let ids = trail.rels.iter().map(|r| Value::Str(r.id.clone())).collect();
+                ident.push(Value::List(ids));
+                row.push(Value::List(trail.rels.into_iter().map(Value::Relationship).collect()));
+                if with_nodes {
+                    ident.push(Value::Null);
+                    row.push(Value::List(trail.nodes.into_iter().map(Value::Node).collect()));
+                }
                 (at, (ident, row))
             },
         )
@@ -531,6 +561,77 @@ impl<'s> Renderer<'s, '_> {
 
 fn op_keys_empty(op: &Op) -> bool {
     matches!(op, Op::Aggregate { keys, .. } if keys.is_empty())
+}
+
+/// A trail being walked: the relationships so far and the nodes after the start.
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+struct Trail {
+    rels: Vec<Arc<Relationship>>,
+    nodes: Vec<Arc<Node>>,
+}
+
+/// The path a path variable binds, from the row's slots; `None` if any part is null.
+fn build_path(parts: &[PathPart], row: &[Value]) -> Option<Arc<Path>> {
+    let mut path = Path { nodes: Vec::new(), relationships: Vec::new() };
+    // A zero-length variable-length part ends where it started: its end node is already there.
+    let mut empty_part = false;
+    for part in parts {
+        match part {
+            PathPart::Node(slot) => match &row[*slot] {
+                Value::Node(_) if std::mem::take(&mut empty_part) => {}
+                Value::Node(n) => path.nodes.push(n.clone()),
+                _ => return None,
+            },
+            PathPart::Rel { slot, nodes, reversed } => {
+                let mut rels: Vec<Arc<Relationship>> = match &row[*slot] {
+                    Value::Relationship(r) => vec![r.clone()],
+                    Value::List(items) => items
+                        .iter()
+                        .map(|v| match v {
+                            Value::Relationship(r) => Some(r.clone()),
+                            _ => None,
+                        })
+                        .collect::<Option<_>>()?,
+                    _ => return None,
+                };
+                // The walked nodes include the trail's last node, which the next part adds.
+                let mut walked: Vec<Arc<Node>> = match nodes.map(|s| &row[s]) {
+                    Some(Value::List(items)) => items
+                        .iter()
+                        .map(|v| match v {
+                            Value::Node(n) => Some(n.clone()),
+                            _ => None,
+                        })
+                        .collect::<Option<_>>()?,
+                    _ => Vec::new(),
+                };
+                walked.pop();
+                empty_part = rels.is_empty();
+                if *reversed {
+                    rels.reverse();
+                    walked.reverse();
+                }
+                for (i, rel) in rels.into_iter().enumerate() {
+                    path.relationships.push(rel);
+                    if let Some(node) = walked.get(i) {
+                        path.nodes.push(node.clone());
+                    }
+                }
+            }
+        }
+    }
+    Some(Arc::new(path))
 }
 
 /// The relationship ids a relationship slot holds: one, a list (variable length) or none

@@ -45,6 +45,20 @@ pub fn matches(expected: &Expected, actual: &Value, lists_as_bags: bool) -> bool
             rel_type.as_str() == &*r.rel_type
                 && properties_match(properties, &r.properties, lists_as_bags)
         }
+        (Expected::Path { nodes, relationships, .. }, Value::Path(p)) => {
+            nodes.len() == p.nodes.len()
+                && relationships.len() == p.relationships.len()
+                && nodes
+                    .iter()
+                    .zip(&p.nodes)
+                    .all(|(e, n)| matches(e, &Value::Node(n.clone()), lists_as_bags))
+                && relationships.iter().zip(&p.relationships).enumerate().all(
+                    |(i, ((forwards, e), r))| {
+                        *forwards == (r.start == p.nodes[i].id)
+                            && matches(e, &Value::Relationship(r.clone()), lists_as_bags)
+                    },
+                )
+        }
         _ => false,
     }
 }

@@ -33,8 +33,13 @@ pub enum Expected {
         rel_type: String,
         properties: BTreeMap<String, Expected>,
     },
-    /// A path, kept as written: the engine has no path values to compare it with.
-    Path(String),
+    /// A path: its nodes, and its relationships each with whether it points forwards
+    /// (`-[..]->`) along the path; `text` is the cell as written, for messages.
+    Path {
+        text: String,
+        nodes: Vec<Expected>,
+        relationships: Vec<(bool, Expected)>,
+    },
 }
 
 /// Parses one table cell (already unescaped by the Gherkin reader).
@@ -264,23 +269,32 @@ impl Parser<'_> {
         Ok(Expected::Relationship { rel_type, properties })
     }
 
-    /// `<(n)(-[r]->(n) | <-[r]-(n))*>`, checked for shape and kept as text.
+    /// `<(n)(-[r]->(n) | <-[r]-(n))*>`.
     fn path(&mut self) -> Result<Expected, String> {
         self.expect('<')?;
         let start = self.pos;
-        self.node()?;
+        let mut nodes = vec![self.node()?];
+        let mut relationships = Vec::new();
         loop {
             if self.eat('>') {
                 let text: String = self.chars[start..self.pos - 1].iter().collect();
-                return Ok(Expected::Path(format!("<{}>", text.trim())));
+                let text = format!("<{}>", text.trim());
+                return Ok(Expected::Path { text, nodes, relationships });
             }
-            self.eat('<');
+            let backwards = self.eat('<');
             self.expect('-')?;
-            self.relationship()?;
+            let rel = self.relationship()?;
             self.expect('-')?;
             // `->` ends with the arrow head; the closing `>` of the path comes after a node.
-            self.eat('>');
-            self.node()?;
+            let forwards = self.eat('>');
+            if forwards == backwards {
+                return Err(format!(
+                    "a path relationship needs exactly one arrow at `{}`",
+                    self.rest()
+                ));
+            }
+            relationships.push((forwards, rel));
+            nodes.push(self.node()?);
         }
     }
 }
@@ -323,7 +337,7 @@ impl fmt::Display for Expected {
                 }
                 write!(f, "]")
             }
-            Expected::Path(text) => write!(f, "{text}"),
+            Expected::Path { text, .. } => write!(f, "{text}"),
         }
     }
 }
