@@ -135,3 +135,20 @@ pub fn full_report(records: &[Record]) -> String {
     }
     out
 }
+
+/// The in-scope result scenarios that do not pass, one per line: `id: reason`.
+pub fn not_passing(records: &[Record], scope: &[&str]) -> String {
+    let mut out = String::from(
+        "# In-scope openCypher TCK result scenarios that do not pass through ripple's engine,\n\
+         # with the reason. Regenerate: TCK_BLESS=1 cargo test -p ripple-dataflows --test tck\n",
+    );
+    for r in records {
+        let in_scope = scope.contains(&r.dir.as_str());
+        let result =
+            !r.expects_error && !matches!(r.outcome.status, Status::Excluded | Status::Pass);
+        if in_scope && result {
+            let _ = writeln!(out, "{}: {}", r.id, r.outcome.group);
+        }
+    }
+    out
+}
