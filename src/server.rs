@@ -12,9 +12,9 @@ use ripple_dataflows::runtime::{Runtime, RuntimeConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, SourceEntry};
-use crate::config::{Config, ReactionConfig, SourceConfig};
+use crate::config::{Config, SourceConfig};
 use crate::queries::Queries;
-use crate::reactions::{self, ReactionEntry, ReactionStats};
+use crate::reactions::{self, registry::Reactions};
 use crate::sources::{self, SourceStatus};
 use crate::state::StateStore;
 
@@ -47,36 +47,12 @@ pub async fn run(
         queries.add(query.clone());
     }
 
-    let mut tasks = Vec::new();
-    let mut reaction_entries = BTreeMap::new();
+    let reactions = Arc::new(Reactions::new(queries.clone(), shutdown.clone()));
     for reaction in &config.reactions {
-        let stats = Arc::new(ReactionStats::default());
-        match reaction {
-            ReactionConfig::Sse(sse) => {
-                let task = reactions::sse::start(
-                    sse.clone(),
-                    queries.clone(),
-                    stats.clone(),
-                    shutdown.clone(),
-                )
-                .await?;
-                tasks.push(task);
-            }
-            ReactionConfig::Log(log) => {
-                let renderer =
-                    reactions::log::LineRenderer::new(log.clone()).map_err(anyhow::Error::msg)?;
-                tasks.push(reactions::log::start(
-                    renderer,
-                    &queries,
-                    stats.clone(),
-                    shutdown.clone(),
-                ));
-            }
-        }
-        reaction_entries
-            .insert(reaction.id().to_string(), ReactionEntry { config: reaction.clone(), stats });
+        reactions.add(reaction.clone()).await?;
     }
 
+    let mut tasks = Vec::new();
     let mut source_entries = BTreeMap::new();
     for source in &config.sources {
         let status = Arc::new(SourceStatus::default());
@@ -100,7 +76,7 @@ pub async fn run(
         server_id: Arc::from(config.id.as_str()),
         queries,
         sources: Arc::new(source_entries),
-        reactions: Arc::new(reaction_entries),
+        reactions: reactions.clone(),
     };
     let address = format!("{}:{}", config.host, config.port);
     let listener = tokio::net::TcpListener::bind(&address)
@@ -115,6 +91,7 @@ pub async fn run(
     for task in tasks {
         let _ = task.await;
     }
+    reactions.stopped().await;
     tokio::task::spawn_blocking(move || runtime.shutdown()).await?;
     tracing::info!(message = "Shut down.");
     served

@@ -6,6 +6,7 @@
 //! * `cli`: `ripple validate` and command-line behaviour.
 //! * `dashboard`: the tutorial's page in headless Chromium.
 //! * `joins`: relationships between tables through a query's `joins`.
+//! * `lifecycle`: queries and reactions added and removed over REST while data flows.
 //! * `source`: the PostgreSQL source: results equal SQL under writes, reconnects, `kill -9`
 //!   and PostgreSQL restarts; WAL release; types and row semantics.
 //! * `subscriptions`: SSE ids, resumption, snapshots, slow clients, `/metrics`, the gap-free
@@ -16,6 +17,7 @@ mod api;
 mod cli;
 mod dashboard;
 mod joins;
+mod lifecycle;
 mod source;
 mod subscriptions;
 mod support;
