@@ -9,6 +9,7 @@
 //! * `lifecycle`: queries and reactions added and removed over REST while data flows.
 //! * `source`: the PostgreSQL source: results equal SQL under writes, reconnects, `kill -9`
 //!   and PostgreSQL restarts; WAL release; types and row semantics.
+//! * `workers`: `--workers 1` and `--workers 3` give identical results and events.
 //! * `subscriptions`: SSE ids, resumption, snapshots, slow clients, `/metrics`, the gap-free
 //!   page `public/live.html`.
 //! * `support/`: harness pieces (PostgreSQL, ripple process, SSE client, browser).
@@ -22,3 +23,4 @@ mod source;
 mod subscriptions;
 mod support;
 mod tutorial;
+mod workers;
