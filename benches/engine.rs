@@ -12,8 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use ripple_dataflows::plan::JoinSpec;
-use ripple_dataflows::runtime::{Diff, QueryEvent, Runtime, RuntimeConfig, Time};
+use ripple_dataflows::runtime::{Diff, Join, QueryEvent, QuerySpec, Runtime, RuntimeConfig, Time};
 use ripple_dataflows::value::{Element, Node, Properties, Value};
 
 /// Completion tracking: for each query, when its output became complete through each time.
@@ -59,7 +58,7 @@ impl Progress {
 struct Workload {
     name: &'static str,
     queries: Vec<String>,
-    joins: Vec<JoinSpec>,
+    joins: Vec<Join>,
     /// The initial rows.
     rows: Vec<Arc<Node>>,
     /// The row that replaces row `i` in step `n`.
@@ -151,10 +150,10 @@ fn workloads(rows: usize) -> Vec<Workload> {
         Workload {
             name: "join (orders→vehicles)",
             queries: vec!["MATCH (o:orders)-[:PICKUP_BY]->(v:vehicles) RETURN o.amount AS amount, v.color AS color".into()],
-            joins: vec![JoinSpec {
-                rel_type: Arc::from("PICKUP_BY"),
-                left: (Arc::from("orders"), Arc::from("plate")),
-                right: (Arc::from("vehicles"), Arc::from("plate")),
+            joins: vec![Join {
+                rel_type: "PICKUP_BY".into(),
+                left: ("orders".into(), "plate".into()),
+                right: ("vehicles".into(), "plate".into()),
             }],
             rows: orders.iter().cloned().chain(vehicles).collect(),
             change: |n, step| {
@@ -194,15 +193,14 @@ fn measure(workload: &Workload, workers: usize, batch: usize, transactions: usiz
     let runtime = Runtime::start(RuntimeConfig { workers }).expect("runtime");
     let progress = Progress::new(workload.queries.len());
     for (i, query) in workload.queries.iter().enumerate() {
-        let plan = ripple_dataflows::compile_with_joins(query, workload.joins.clone())
-            .expect("query compiles");
+        let spec = QuerySpec { text: query.to_string(), joins: workload.joins.clone() };
         let progress = progress.clone();
         let sink = Arc::new(move |event| {
             if let QueryEvent::Progress { upper } = event {
                 progress.record(i, upper);
             }
         });
-        runtime.install(&format!("q{i}"), Arc::new(plan), sink).expect("install");
+        runtime.install(&format!("q{i}"), spec, sink).expect("install");
     }
     let mut current: Vec<Arc<Node>> = workload.rows.clone();
     let load = runtime.apply(current.iter().map(|n| (Element::Node(n.clone()), 1)).collect());
@@ -230,7 +228,7 @@ fn measure(workload: &Workload, workers: usize, batch: usize, transactions: usiz
     let mut latencies: Vec<Duration> =
         applied.iter().map(|(t, sent)| progress.completed(*t) - *sent).collect();
     latencies.sort();
-    runtime.shutdown();
+    runtime.shutdown().expect("clean shutdown");
     Measurement {
         row_changes_per_second: transactions as f64 / elapsed.as_secs_f64(),
         p50: latencies[latencies.len() / 2],
@@ -258,12 +256,11 @@ fn memory_run(updates: usize) -> Vec<(usize, u64)> {
     let runtime = Runtime::start(RuntimeConfig { workers: 1 }).expect("runtime");
     let progress = Progress::new(workload.queries.len());
     for (i, query) in workload.queries.iter().enumerate() {
-        let plan = ripple_dataflows::compile(query).expect("query compiles");
         let progress = progress.clone();
         runtime
             .install(
                 &format!("q{i}"),
-                Arc::new(plan),
+                QuerySpec::new(query.as_str()),
                 Arc::new(move |event| {
                     if let QueryEvent::Progress { upper } = event {
                         progress.record(i, upper);
@@ -294,7 +291,7 @@ fn memory_run(updates: usize) -> Vec<(usize, u64)> {
         }
     }
     progress.wait(last);
-    runtime.shutdown();
+    runtime.shutdown().expect("clean shutdown");
     samples
 }
 

@@ -17,8 +17,10 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ripple_dataflows::plan::{JoinSpec, QueryPlan};
-use ripple_dataflows::runtime::{ChangeSet, QueryEvent, Row, Runtime, RuntimeError, Time};
+use ripple_dataflows::plan::QueryPlan;
+use ripple_dataflows::runtime::{
+    ChangeSet, Join, QueryEvent, QuerySpec, Row, Runtime, RuntimeError, Time,
+};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -271,9 +273,7 @@ impl Queries {
             }
             QueryStatus::Stopped => {}
         }
-        let plan = compile(&entry.config)
-            .map_err(|error| LifecycleError::Compile { id: id.to_string(), error })?;
-        self.install(id, plan, entry.columns.clone(), entry.fanout())?;
+        self.install(id, spec(&entry.config), entry.columns.clone(), entry.fanout())?;
         let started = Arc::new(entry.with_status(QueryStatus::Running));
         entries.insert(id.to_string(), started.clone());
         tracing::info!(message = "Query started.", query = %id);
@@ -307,7 +307,7 @@ impl Queries {
             return new_entry(config, columns, QueryStatus::Stopped);
         }
         let entry = new_entry(config, columns.clone(), QueryStatus::Running);
-        match self.install(&entry.config.id, plan, columns, entry.fanout()) {
+        match self.install(&entry.config.id, spec(&entry.config), columns, entry.fanout()) {
             Ok(()) => entry,
             Err(error) => entry.with_status(QueryStatus::Failed { error: error.to_string() }),
         }
@@ -318,7 +318,7 @@ impl Queries {
     fn install(
         &self,
         id: &str,
-        plan: QueryPlan,
+        spec: QuerySpec,
         columns: Arc<[Arc<str>]>,
         fanout: Fanout,
     ) -> Result<(), LifecycleError> {
@@ -328,7 +328,7 @@ impl Queries {
             let _ = tx.send(event);
         });
         let engine = |e: RuntimeError| LifecycleError::Engine(e.to_string());
-        self.runtime.install(id, Arc::new(plan), sink).map_err(engine)?;
+        self.runtime.install(id, spec, sink).map_err(engine)?;
         let (peeked, start) = oneshot::channel();
         self.runtime.peek(id, Box::new(move |rows| drop(peeked.send(rows)))).map_err(engine)?;
         tokio::spawn(async move {
@@ -410,20 +410,24 @@ fn new_entry(config: QueryConfig, columns: Arc<[Arc<str>]>, status: QueryStatus)
 
 /// Compiles the query with its joins; a failure is rendered with line:column and a caret.
 fn compile(config: &QueryConfig) -> Result<QueryPlan, String> {
-    ripple_dataflows::compile_with_joins(&config.query, join_specs(config))
-        .map_err(|error| error.render(&config.query))
+    spec(config).compile().map_err(|error| error.render(&config.query))
+}
+
+/// The query as the engine takes it: its text and its joins.
+fn spec(config: &QueryConfig) -> QuerySpec {
+    QuerySpec { text: config.query.clone(), joins: join_specs(config) }
 }
 
 /// The query's `joins` as the engine's synthetic relationship types.
-fn join_specs(config: &QueryConfig) -> Vec<JoinSpec> {
+fn join_specs(config: &QueryConfig) -> Vec<Join> {
     config
         .joins
         .iter()
         .filter_map(|join| match join.keys.as_slice() {
-            [a, b] => Some(JoinSpec {
-                rel_type: Arc::from(join.id.as_str()),
-                left: (Arc::from(a.label.as_str()), Arc::from(a.property.as_str())),
-                right: (Arc::from(b.label.as_str()), Arc::from(b.property.as_str())),
+            [a, b] => Some(Join {
+                rel_type: join.id.clone(),
+                left: (a.label.clone(), a.property.clone()),
+                right: (b.label.clone(), b.property.clone()),
             }),
             // Config validation guarantees exactly two keys.
             _ => None,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use ripple_dataflows::runtime::{Runtime, RuntimeConfig};
+use ripple_dataflows::runtime::{Communication, Runtime, RuntimeConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, SourceEntry};
@@ -21,8 +21,10 @@ use crate::state::StateStore;
 /// Options that come from the command line rather than the config file.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    /// Timely worker threads.
+    /// Timely worker threads (in each process of a cluster).
     pub workers: usize,
+    /// Threads of one process, or process 0 of a cluster.
+    pub communication: Communication,
 }
 
 /// Runs the server until `shutdown` is cancelled.
@@ -31,10 +33,20 @@ pub async fn run(
     options: RunOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let runtime = Arc::new(
-        Runtime::start(RuntimeConfig { workers: options.workers })
-            .context("starting the dataflow runtime")?,
-    );
+    if let Communication::Cluster { addresses, .. } = &options.communication {
+        tracing::info!(
+            message = "Waiting for every cluster process to connect.",
+            processes = addresses.len()
+        );
+    }
+    let config_workers = RuntimeConfig { workers: options.workers };
+    let communication = options.communication.clone();
+    // Connecting a cluster blocks until every process is there.
+    let runtime =
+        tokio::task::spawn_blocking(move || Runtime::start_with(config_workers, communication))
+            .await?
+            .context("starting the dataflow runtime")?;
+    let runtime = Arc::new(runtime);
     tracing::info!(message = "Dataflow runtime started.", workers = options.workers);
 
     let store = match &config.state_store {
@@ -92,7 +104,9 @@ pub async fn run(
         let _ = task.await;
     }
     reactions.stopped().await;
-    tokio::task::spawn_blocking(move || runtime.shutdown()).await?;
+    tokio::task::spawn_blocking(move || runtime.shutdown())
+        .await?
+        .context("stopping the dataflow runtime")?;
     tracing::info!(message = "Shut down.");
     served
 }

@@ -4,6 +4,7 @@
 //! Where tests go:
 //! * `tutorial`: the tutorial's end-to-end path and restarts.
 //! * `cli`: `ripple validate` and command-line behaviour.
+//! * `cluster`: 2 processes × 2 workers equal 1 × 1; clean and failed cluster shutdown.
 //! * `dashboard`: the tutorial's page in headless Chromium.
 //! * `joins`: relationships between tables through a query's `joins`.
 //! * `lifecycle`: queries and reactions added and removed over REST while data flows.
@@ -16,6 +17,7 @@
 
 mod api;
 mod cli;
+mod cluster;
 mod dashboard;
 mod joins;
 mod lifecycle;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ripple_dataflows::cypher::{CypherError, ErrorKind};
-use ripple_dataflows::runtime::Row;
+use ripple_dataflows::runtime::{QuerySpec, Row};
 
 use crate::case::{Case, Expect, Phase};
 use crate::compare::{compare_table, Table};
@@ -69,7 +69,7 @@ pub fn check(case: &Case, seed: u64, deadline: Instant) -> Outcome {
     let elements = graph.elements();
     match &case.expect {
         Expect::Error { error, phase, detail } => {
-            check_error(compiled, error, *phase, detail, &elements, deadline)
+            check_error(&case.query, compiled, error, *phase, detail, &elements, deadline)
         }
         Expect::Rows { header, rows, ordered, lists_as_bags } => {
             let table = match parse_table(header, rows) {
@@ -90,11 +90,12 @@ pub fn check(case: &Case, seed: u64, deadline: Instant) -> Outcome {
                 Err(e) => return Outcome::new(Status::Fail, compile_group(&e), e.message),
             };
             let columns = plan.column_names();
-            let bulk = match run::bulk(&plan, &elements, deadline) {
+            let spec = QuerySpec::new(case.query.as_str());
+            let bulk = match run::bulk(&spec, &elements, deadline) {
                 Ok(bulk) => bulk,
                 Err(e) => return run_failure("bulk", e),
             };
-            let incremental = match run::incremental(&plan, &elements, seed, deadline) {
+            let incremental = match run::incremental(&spec, &elements, seed, deadline) {
                 Ok(incremental) => incremental,
                 Err(e) => return run_failure("incremental", e),
             };
@@ -130,6 +131,7 @@ pub fn check(case: &Case, seed: u64, deadline: Instant) -> Outcome {
 }
 
 fn check_error(
+    query: &str,
     compiled: Result<ripple_dataflows::plan::QueryPlan, CypherError>,
     error: &str,
     phase: Phase,
@@ -156,7 +158,7 @@ fn check_error(
             format!("query compiled; expected {error} at compile time"),
             format!("expected {expected}"),
         ),
-        (Ok(plan), _) => match run::bulk(&Arc::new(plan), elements, deadline) {
+        (Ok(_), _) => match run::bulk(&QuerySpec::new(query), elements, deadline) {
             Ok(bulk) if bulk.rows.is_empty() => Outcome::new(
                 Status::Pass,
                 "runtime error: the erroring rows were dropped",
