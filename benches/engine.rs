@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use ripple_dataflows::plan::{CompileOptions, JoinSpec};
-use ripple_dataflows::runtime::{Diff, QueryEvent, Runtime, RuntimeConfig, Time};
+use ripple_dataflows::runtime::{Diff, QueryEvent, QuerySpec, Runtime, RuntimeConfig, Time};
 use ripple_dataflows::value::{Element, Node, Properties, Value};
 
 /// Completion tracking: for each query, when its output became complete through each time.
@@ -194,18 +194,15 @@ fn measure(workload: &Workload, workers: usize, batch: usize, transactions: usiz
     let runtime = Runtime::start(RuntimeConfig { workers }).expect("runtime");
     let progress = Progress::new(workload.queries.len());
     for (i, query) in workload.queries.iter().enumerate() {
-        let plan = ripple_dataflows::compile_with(
-            query,
-            &CompileOptions { joins: workload.joins.clone(), ..Default::default() },
-        )
-        .expect("query compiles");
+        let options = CompileOptions { joins: workload.joins.clone(), ..Default::default() };
+        let spec = QuerySpec { text: query.to_string(), options };
         let progress = progress.clone();
         let sink = Arc::new(move |event| {
             if let QueryEvent::Progress { upper } = event {
                 progress.record(i, upper);
             }
         });
-        runtime.install(&format!("q{i}"), Arc::new(plan), sink).expect("install");
+        runtime.install(&format!("q{i}"), spec, sink).expect("install");
     }
     let mut current: Vec<Arc<Node>> = workload.rows.clone();
     let load = runtime.apply(current.iter().map(|n| (Element::Node(n.clone()), 1)).collect());
@@ -233,7 +230,7 @@ fn measure(workload: &Workload, workers: usize, batch: usize, transactions: usiz
     let mut latencies: Vec<Duration> =
         applied.iter().map(|(t, sent)| progress.completed(*t) - *sent).collect();
     latencies.sort();
-    runtime.shutdown();
+    runtime.shutdown().expect("clean shutdown");
     Measurement {
         row_changes_per_second: transactions as f64 / elapsed.as_secs_f64(),
         p50: latencies[latencies.len() / 2],
@@ -261,12 +258,11 @@ fn memory_run(updates: usize) -> Vec<(usize, u64)> {
     let runtime = Runtime::start(RuntimeConfig { workers: 1 }).expect("runtime");
     let progress = Progress::new(workload.queries.len());
     for (i, query) in workload.queries.iter().enumerate() {
-        let plan = ripple_dataflows::compile(query).expect("query compiles");
         let progress = progress.clone();
         runtime
             .install(
                 &format!("q{i}"),
-                Arc::new(plan),
+                QuerySpec::new(query.as_str()),
                 Arc::new(move |event| {
                     if let QueryEvent::Progress { upper } = event {
                         progress.record(i, upper);
@@ -297,7 +293,7 @@ fn memory_run(updates: usize) -> Vec<(usize, u64)> {
         }
     }
     progress.wait(last);
-    runtime.shutdown();
+    runtime.shutdown().expect("clean shutdown");
     samples
 }
 

@@ -5,6 +5,7 @@
 //! Dependencies point one way: the engine knows nothing of this crate.
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod queries;
 pub mod reactions;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use ripple::config::{Config, LogFormat};
 use ripple::server::{self, RunOptions};
+use ripple_dataflows::runtime::{serve_member, Communication, RuntimeConfig};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -36,9 +37,20 @@ struct RunArgs {
     /// The config file.
     #[arg(long, short)]
     config: Option<PathBuf>,
-    /// Timely worker threads.
+    /// Timely worker threads (in each process of a cluster).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     workers: u16,
+    /// Cluster mode: how many processes run the dataflows (timely's -n).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    processes: u16,
+    /// Cluster mode: this process's index (timely's -p). Process 0 runs sources, queries,
+    /// reactions and the REST API; the others run workers only.
+    #[arg(long, default_value_t = 0)]
+    process: u16,
+    /// Cluster mode: one host:port per line, in process order (timely's -h); default
+    /// localhost:2101, localhost:2102, ...
+    #[arg(long)]
+    hostfile: Option<PathBuf>,
     /// Log line format; overrides the config's `log_format`.
     #[arg(long, value_enum)]
     log_format: Option<LogFormatArg>,
@@ -99,15 +111,47 @@ fn run(args: RunArgs) -> ExitCode {
         Some(LogFormatArg::Json) => LogFormat::Json,
         None => config.log_format,
     };
+    let communication = match ripple::cluster::communication(
+        usize::from(args.processes),
+        usize::from(args.process),
+        args.hostfile.as_deref(),
+    ) {
+        Ok(communication) => communication,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging(&config.log_level, format);
-    // A panic on a worker thread would leave the other workers waiting forever; exit instead,
-    // so that a supervisor restarts the process.
+    // A panic on any thread (a timely worker's, or timely's network threads when another
+    // process of the cluster dies) would leave the other workers waiting forever: the panic
+    // hook runs on the panicking thread before it unwinds, so exit from there, and let a
+    // supervisor restart the process.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         default_hook(info);
         tracing::error!(message = "A thread panicked; exiting.", panic = %info);
         std::process::exit(70);
     }));
+    let workers = usize::from(args.workers);
+    if let Communication::Cluster { process: process @ 1.., addresses } = &communication {
+        tracing::info!(
+            message = "Cluster member: running dataflow workers only.",
+            process,
+            processes = addresses.len(),
+            workers
+        );
+        return match serve_member(RuntimeConfig { workers }, communication.clone()) {
+            Ok(()) => {
+                tracing::info!(message = "Shut down by process 0.");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                tracing::error!(message = "Cluster member stopped with an error.", %error);
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -115,7 +159,7 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = RunOptions { workers: usize::from(args.workers) };
+    let options = RunOptions { workers, communication };
     let result = runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         tokio::spawn(server::cancel_on_signal(shutdown.clone()));

@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ripple_dataflows::plan::{CompileOptions, JoinSpec, QueryPlan};
-use ripple_dataflows::runtime::{ChangeSet, QueryEvent, Row, Runtime, Time};
+use ripple_dataflows::runtime::{
+    ChangeSet, QueryEvent, QuerySpec, Row, Runtime, RuntimeError, Time,
+};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -59,8 +61,8 @@ pub enum QueryUpdate {
     },
 }
 
-/// Live counters of one query, maintained from its change sets (a query is installed before
-/// any transaction, so counting from zero gives its exact row count).
+/// Live counters of one query. The row count starts from a peek taken when the query is
+/// installed, so it is exact for queries added while data already exists.
 #[derive(Debug, Default)]
 pub struct QueryStats {
     /// Rows in the result now.
@@ -72,9 +74,12 @@ pub struct QueryStats {
 }
 
 impl QueryStats {
-    fn record(&self, event: &ResultEvent) {
-        let delta = event.added.len() as i64 - event.deleted.len() as i64;
-        self.rows.fetch_add(delta, Ordering::Relaxed);
+    /// Counts a change set; its rows only if the starting peek did not already include it.
+    fn record(&self, event: &ResultEvent, count_rows: bool) {
+        if count_rows {
+            let delta = event.added.len() as i64 - event.deleted.len() as i64;
+            self.rows.fetch_add(delta, Ordering::Relaxed);
+        }
         self.changesets.fetch_add(1, Ordering::Relaxed);
         self.last_update_ms.store(unix_millis(), Ordering::Relaxed);
     }
@@ -115,6 +120,22 @@ pub struct QueryEntry {
 }
 
 impl QueryEntry {
+    /// The same query with another status; subscribers and feeds carry over.
+    fn with_status(&self, status: QueryStatus) -> QueryEntry {
+        QueryEntry {
+            config: self.config.clone(),
+            columns: self.columns.clone(),
+            status,
+            stats: self.stats.clone(),
+            events: self.events.clone(),
+            feeds: self.feeds.clone(),
+        }
+    }
+
+    fn fanout(&self) -> Fanout {
+        Fanout { events: self.events.clone(), feeds: self.feeds.clone(), stats: self.stats.clone() }
+    }
+
     /// Subscribes to the query's change events, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<ResultEvent>> {
         self.events.subscribe()
@@ -153,6 +174,28 @@ pub enum ResultsError {
     },
 }
 
+/// Why a query could not be added, started, stopped or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// A query with that id exists.
+    #[error("query '{0}' already exists")]
+    AlreadyExists(String),
+    /// No query with that id.
+    #[error("query '{0}' does not exist")]
+    NotFound(String),
+    /// The query does not compile.
+    #[error("query '{id}' does not compile:\n{error}")]
+    Compile {
+        /// The query.
+        id: String,
+        /// The rendered, located error.
+        error: String,
+    },
+    /// The engine refused (it has stopped, or it disagrees about which queries exist).
+    #[error("the engine refused: {0}")]
+    Engine(String),
+}
+
 /// All queries of the service.
 pub struct Queries {
     runtime: Arc<Runtime>,
@@ -177,47 +220,131 @@ impl Queries {
         self.runtime.next_time() - 1
     }
 
-    /// Adds a query from config: compiles it and, if it auto-starts, installs it. A query that
-    /// does not compile is kept as failed (visible over REST) and disturbs nothing else.
+    /// Adds a query from the config file: compiles it and, if it auto-starts, installs it. A
+    /// query that does not compile is kept as failed (visible over REST) and disturbs nothing
+    /// else.
     pub fn add(&self, config: QueryConfig) {
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let stats = Arc::new(QueryStats::default());
-        let feeds = Arc::new(Mutex::new(Vec::new()));
-        let options = CompileOptions { joins: join_specs(&config), ..Default::default() };
-        let (columns, status) = match ripple_dataflows::compile_with(&config.query, &options) {
-            Err(error) => {
-                let error = error.render(&config.query);
-                tracing::error!(message = "Query did not compile; it will not run.", query = %config.id, %error);
-                (Arc::from([]), QueryStatus::Failed { error })
-            }
-            Ok(plan) if !config.auto_start => (plan.column_names(), QueryStatus::Stopped),
-            Ok(plan) => {
-                let columns = plan.column_names();
-                let fanout =
-                    Fanout { events: events.clone(), feeds: feeds.clone(), stats: stats.clone() };
-                self.install(&config.id, plan, columns.clone(), fanout);
-                (columns, QueryStatus::Running)
-            }
-        };
-        let entry = QueryEntry { config, columns, status, stats, events, feeds };
-        self.entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(entry.config.id.clone(), Arc::new(entry));
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let entry = self.admit(config);
+        if let QueryStatus::Failed { error } = &entry.status {
+            tracing::error!(message = "Query did not compile; it will not run.", query = %entry.config.id, %error);
+        }
+        entries.insert(entry.config.id.clone(), Arc::new(entry));
     }
 
-    fn install(&self, id: &str, plan: QueryPlan, columns: Arc<[Arc<str>]>, fanout: Fanout) {
+    /// Adds a query at runtime (`POST /api/v1/queries`). A query that does not compile, or
+    /// whose id is taken, changes nothing. A running query's current result is available at
+    /// once; its change sets continue from the transaction it was installed at.
+    pub fn create(&self, config: QueryConfig) -> Result<Arc<QueryEntry>, LifecycleError> {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if entries.contains_key(&config.id) {
+            return Err(LifecycleError::AlreadyExists(config.id));
+        }
+        let entry = self.admit(config);
+        if let QueryStatus::Failed { error } = entry.status {
+            return Err(LifecycleError::Compile { id: entry.config.id, error });
+        }
+        let entry = Arc::new(entry);
+        entries.insert(entry.config.id.clone(), entry.clone());
+        tracing::info!(message = "Query added.", query = %entry.config.id, status = ?entry.status);
+        Ok(entry)
+    }
+
+    /// Removes a query and, if it runs, its dataflow. Its feeds end.
+    pub fn remove(&self, id: &str) -> Result<(), LifecycleError> {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let entry = entries.remove(id).ok_or_else(|| LifecycleError::NotFound(id.to_string()))?;
+        if entry.status == QueryStatus::Running {
+            self.runtime.remove(id).map_err(|e| LifecycleError::Engine(e.to_string()))?;
+        }
+        tracing::info!(message = "Query removed.", query = %id);
+        Ok(())
+    }
+
+    /// Starts a stopped query: installs it as if it were new. Starting a running query does
+    /// nothing.
+    pub fn start(&self, id: &str) -> Result<Arc<QueryEntry>, LifecycleError> {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let entry = entries.get(id).ok_or_else(|| LifecycleError::NotFound(id.to_string()))?;
+        match &entry.status {
+            QueryStatus::Running => return Ok(entry.clone()),
+            QueryStatus::Failed { error } => {
+                return Err(LifecycleError::Compile { id: id.to_string(), error: error.clone() })
+            }
+            QueryStatus::Stopped => {}
+        }
+        self.install(id, spec(&entry.config), entry.columns.clone(), entry.fanout())?;
+        let started = Arc::new(entry.with_status(QueryStatus::Running));
+        entries.insert(id.to_string(), started.clone());
+        tracing::info!(message = "Query started.", query = %id);
+        Ok(started)
+    }
+
+    /// Stops a running query: removes its dataflow and keeps its definition. Stopping a
+    /// query that does not run does nothing.
+    pub fn stop(&self, id: &str) -> Result<Arc<QueryEntry>, LifecycleError> {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let entry = entries.get(id).ok_or_else(|| LifecycleError::NotFound(id.to_string()))?;
+        if entry.status != QueryStatus::Running {
+            return Ok(entry.clone());
+        }
+        self.runtime.remove(id).map_err(|e| LifecycleError::Engine(e.to_string()))?;
+        let stopped = Arc::new(entry.with_status(QueryStatus::Stopped));
+        entries.insert(id.to_string(), stopped.clone());
+        tracing::info!(message = "Query stopped.", query = %id);
+        Ok(stopped)
+    }
+
+    /// Compiles `config` and installs it if it auto-starts. A query that does not compile
+    /// (or that the engine refuses) comes back failed, with the rendered error.
+    fn admit(&self, config: QueryConfig) -> QueryEntry {
+        let plan = match compile(&config) {
+            Ok(plan) => plan,
+            Err(error) => return new_entry(config, Arc::from([]), QueryStatus::Failed { error }),
+        };
+        let columns = plan.column_names();
+        if !config.auto_start {
+            return new_entry(config, columns, QueryStatus::Stopped);
+        }
+        let entry = new_entry(config, columns.clone(), QueryStatus::Running);
+        match self.install(&entry.config.id, spec(&entry.config), columns, entry.fanout()) {
+            Ok(()) => entry,
+            Err(error) => entry.with_status(QueryStatus::Failed { error: error.to_string() }),
+        }
+    }
+
+    /// Installs the query and starts the task that turns its events into JSON for
+    /// subscribers, counting rows from a peek taken right after installing.
+    fn install(
+        &self,
+        id: &str,
+        spec: QuerySpec,
+        columns: Arc<[Arc<str>]>,
+        fanout: Fanout,
+    ) -> Result<(), LifecycleError> {
         let (tx, mut rx) = mpsc::unbounded_channel::<QueryEvent>();
         let query_id: Arc<str> = Arc::from(id);
         let sink = Arc::new(move |event: QueryEvent| {
             let _ = tx.send(event);
         });
+        let engine = |e: RuntimeError| LifecycleError::Engine(e.to_string());
+        self.runtime.install(id, spec, sink).map_err(engine)?;
+        let (peeked, start) = oneshot::channel();
+        self.runtime.peek(id, Box::new(move |rows| drop(peeked.send(rows)))).map_err(engine)?;
         tokio::spawn(async move {
+            // Change sets at times the peek reflects are already in its row count.
+            let counted = match start.await {
+                Ok(Ok((time, rows))) => {
+                    fanout.stats.rows.store(rows.len() as i64, Ordering::Relaxed);
+                    time
+                }
+                _ => 0,
+            };
             while let Some(event) = rx.recv().await {
                 let update = match event {
                     QueryEvent::Changes { time, changes } => {
                         let event = to_result_event(&query_id, &columns, time, changes);
-                        fanout.stats.record(&event);
+                        fanout.stats.record(&event, time > counted);
                         let event = Arc::new(event);
                         // No subscriber is fine: the event simply has no audience.
                         let _ = fanout.events.send(event.clone());
@@ -229,9 +356,7 @@ impl Queries {
                 feeds.retain(|feed| feed.send(update.clone()).is_ok());
             }
         });
-        self.runtime
-            .install(id, Arc::new(plan), sink)
-            .expect("query ids are unique: config validation rejects duplicates");
+        Ok(())
     }
 
     /// The query, if it exists.
@@ -273,6 +398,25 @@ impl Queries {
             .map_err(|reason| ResultsError::Engine { id: id.into(), reason })?;
         Ok((time, rows.iter().map(|row| to_json_row(&entry.columns, row)).collect()))
     }
+}
+
+/// A fresh entry: no subscribers yet, counters at zero.
+fn new_entry(config: QueryConfig, columns: Arc<[Arc<str>]>, status: QueryStatus) -> QueryEntry {
+    let (events, _) = broadcast::channel(EVENT_BUFFER);
+    let stats = Arc::new(QueryStats::default());
+    let feeds = Arc::new(Mutex::new(Vec::new()));
+    QueryEntry { config, columns, status, stats, events, feeds }
+}
+
+/// Compiles the query with its joins; a failure is rendered with line:column and a caret.
+fn compile(config: &QueryConfig) -> Result<QueryPlan, String> {
+    spec(config).compile().map_err(|error| error.render(&config.query))
+}
+
+/// The query as the engine takes it: its text and its joins.
+fn spec(config: &QueryConfig) -> QuerySpec {
+    let options = CompileOptions { joins: join_specs(config), ..Default::default() };
+    QuerySpec { text: config.query.clone(), options }
 }
 
 /// The query's `joins` as the engine's synthetic relationship types.

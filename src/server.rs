@@ -8,21 +8,23 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use ripple_dataflows::runtime::{Runtime, RuntimeConfig};
+use ripple_dataflows::runtime::{Communication, Runtime, RuntimeConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, SourceEntry};
-use crate::config::{Config, ReactionConfig, SourceConfig};
+use crate::config::{Config, SourceConfig};
 use crate::queries::Queries;
-use crate::reactions::{self, ReactionEntry, ReactionStats};
+use crate::reactions::{self, registry::Reactions};
 use crate::sources::{self, SourceStatus};
 use crate::state::StateStore;
 
 /// Options that come from the command line rather than the config file.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    /// Timely worker threads.
+    /// Timely worker threads (in each process of a cluster).
     pub workers: usize,
+    /// Threads of one process, or process 0 of a cluster.
+    pub communication: Communication,
 }
 
 /// Runs the server until `shutdown` is cancelled.
@@ -31,10 +33,20 @@ pub async fn run(
     options: RunOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let runtime = Arc::new(
-        Runtime::start(RuntimeConfig { workers: options.workers })
-            .context("starting the dataflow runtime")?,
-    );
+    if let Communication::Cluster { addresses, .. } = &options.communication {
+        tracing::info!(
+            message = "Waiting for every cluster process to connect.",
+            processes = addresses.len()
+        );
+    }
+    let config_workers = RuntimeConfig { workers: options.workers };
+    let communication = options.communication.clone();
+    // Connecting a cluster blocks until every process is there.
+    let runtime =
+        tokio::task::spawn_blocking(move || Runtime::start_with(config_workers, communication))
+            .await?
+            .context("starting the dataflow runtime")?;
+    let runtime = Arc::new(runtime);
     tracing::info!(message = "Dataflow runtime started.", workers = options.workers);
 
     let store = match &config.state_store {
@@ -47,36 +59,12 @@ pub async fn run(
         queries.add(query.clone());
     }
 
-    let mut tasks = Vec::new();
-    let mut reaction_entries = BTreeMap::new();
+    let reactions = Arc::new(Reactions::new(queries.clone(), shutdown.clone()));
     for reaction in &config.reactions {
-        let stats = Arc::new(ReactionStats::default());
-        match reaction {
-            ReactionConfig::Sse(sse) => {
-                let task = reactions::sse::start(
-                    sse.clone(),
-                    queries.clone(),
-                    stats.clone(),
-                    shutdown.clone(),
-                )
-                .await?;
-                tasks.push(task);
-            }
-            ReactionConfig::Log(log) => {
-                let renderer =
-                    reactions::log::LineRenderer::new(log.clone()).map_err(anyhow::Error::msg)?;
-                tasks.push(reactions::log::start(
-                    renderer,
-                    &queries,
-                    stats.clone(),
-                    shutdown.clone(),
-                ));
-            }
-        }
-        reaction_entries
-            .insert(reaction.id().to_string(), ReactionEntry { config: reaction.clone(), stats });
+        reactions.add(reaction.clone()).await?;
     }
 
+    let mut tasks = Vec::new();
     let mut source_entries = BTreeMap::new();
     for source in &config.sources {
         let status = Arc::new(SourceStatus::default());
@@ -100,7 +88,7 @@ pub async fn run(
         server_id: Arc::from(config.id.as_str()),
         queries,
         sources: Arc::new(source_entries),
-        reactions: Arc::new(reaction_entries),
+        reactions: reactions.clone(),
     };
     let address = format!("{}:{}", config.host, config.port);
     let listener = tokio::net::TcpListener::bind(&address)
@@ -115,7 +103,10 @@ pub async fn run(
     for task in tasks {
         let _ = task.await;
     }
-    tokio::task::spawn_blocking(move || runtime.shutdown()).await?;
+    reactions.stopped().await;
+    tokio::task::spawn_blocking(move || runtime.shutdown())
+        .await?
+        .context("stopping the dataflow runtime")?;
     tracing::info!(message = "Shut down.");
     served
 }

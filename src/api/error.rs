@@ -5,7 +5,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::queries::ResultsError;
+use crate::queries::{LifecycleError, ResultsError};
+use crate::reactions::registry::ReactionError;
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,30 @@ pub enum ApiError {
     /// The query exists but does not run (stopped or failed to compile).
     #[error("{0}")]
     NotRunning(String),
+    /// A request body that does not describe a valid component: the located problems.
+    #[error("{message}")]
+    Invalid {
+        /// `query` or `reaction`.
+        kind: &'static str,
+        /// Every problem, each with line:column in the body.
+        message: String,
+    },
+    /// A component with that id exists already.
+    #[error("{kind} '{id}' already exists")]
+    AlreadyExists {
+        /// `query` or `reaction`.
+        kind: &'static str,
+        /// The id.
+        id: String,
+    },
+    /// The request conflicts with the server's state (e.g. a query that reactions read).
+    #[error("{message}")]
+    Conflict {
+        /// `query` or `reaction`.
+        kind: &'static str,
+        /// Why.
+        message: String,
+    },
     /// The server is not ready to serve (`/ready`): why.
     #[error("not ready: {}", .0.join("; "))]
     NotReady(Vec<String>),
@@ -34,6 +59,8 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::NotRunning(_) => StatusCode::CONFLICT,
+            ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -44,6 +71,11 @@ impl ApiError {
         match self {
             ApiError::NotFound { kind, .. } => format!("{}_NOT_FOUND", kind.to_uppercase()),
             ApiError::NotRunning(_) => "QUERY_NOT_RUNNING".into(),
+            ApiError::Invalid { kind, .. } => format!("INVALID_{}", kind.to_uppercase()),
+            ApiError::AlreadyExists { kind, .. } => {
+                format!("{}_ALREADY_EXISTS", kind.to_uppercase())
+            }
+            ApiError::Conflict { kind, .. } => format!("{}_CONFLICT", kind.to_uppercase()),
             ApiError::NotReady(_) => "NOT_READY".into(),
             ApiError::Internal(_) => "INTERNAL_ERROR".into(),
         }
@@ -56,6 +88,33 @@ impl From<ResultsError> for ApiError {
             ResultsError::NotFound(id) => ApiError::NotFound { kind: "query", id },
             ResultsError::NotRunning { .. } => ApiError::NotRunning(error.to_string()),
             ResultsError::Engine { .. } => ApiError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(error: LifecycleError) -> Self {
+        match error {
+            LifecycleError::AlreadyExists(id) => ApiError::AlreadyExists { kind: "query", id },
+            LifecycleError::NotFound(id) => ApiError::NotFound { kind: "query", id },
+            LifecycleError::Compile { .. } => {
+                ApiError::Invalid { kind: "query", message: error.to_string() }
+            }
+            LifecycleError::Engine(_) => ApiError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<ReactionError> for ApiError {
+    fn from(error: ReactionError) -> Self {
+        let kind = "reaction";
+        match error {
+            ReactionError::AlreadyExists(id) => ApiError::AlreadyExists { kind, id },
+            ReactionError::NotFound(id) => ApiError::NotFound { kind, id },
+            ReactionError::UnknownQuery { .. } | ReactionError::Invalid(_) => {
+                ApiError::Invalid { kind, message: error.to_string() }
+            }
+            ReactionError::Start(_) => ApiError::Conflict { kind, message: error.to_string() },
         }
     }
 }

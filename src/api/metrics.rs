@@ -182,7 +182,7 @@ fn queries(state: &AppState, out: &mut Exposition) {
 }
 
 fn reactions(state: &AppState, out: &mut Exposition) {
-    for (id, reaction) in state.reactions.iter() {
+    for (id, reaction) in state.reactions.all() {
         let kind = match reaction.config {
             ReactionConfig::Sse(_) => "sse",
             ReactionConfig::Log(_) => "log",

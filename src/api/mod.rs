@@ -1,4 +1,5 @@
-//! The REST API (drasi-compat.md §4): `/api/v1/{queries,sources,reactions}`, and the
+//! The REST API (drasi-compat.md §4): `/api/v1/{queries,sources,reactions}` (adding and
+//! removing queries and reactions at runtime is in [`lifecycle`]), and the
 //! operational endpoints `/health`, `/ready` and `/metrics` ([`health`], [`metrics`]).
 //!
 //! Successful responses use Drasi's envelope `{"success": true, "data": ..., "error": null}`;
@@ -7,13 +8,14 @@
 
 mod error;
 mod health;
+mod lifecycle;
 mod metrics;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{json, Value as JsonValue};
@@ -24,6 +26,7 @@ pub use error::ApiError;
 use crate::config::SourceConfig;
 use crate::queries::{Queries, QueryEntry};
 use crate::reactions::position::Cursor;
+use crate::reactions::registry::Reactions;
 use crate::reactions::ReactionEntry;
 use crate::sources::SourceStatus;
 
@@ -44,8 +47,8 @@ pub struct AppState {
     pub queries: Arc<Queries>,
     /// Sources by id.
     pub sources: Arc<BTreeMap<String, SourceEntry>>,
-    /// Reactions by id.
-    pub reactions: Arc<BTreeMap<String, ReactionEntry>>,
+    /// Reactions.
+    pub reactions: Arc<Reactions>,
 }
 
 type ApiResult = Result<Json<JsonValue>, ApiError>;
@@ -61,13 +64,15 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics))
-        .route("/api/v1/queries", get(list_queries))
-        .route("/api/v1/queries/{id}", get(get_query))
+        .route("/api/v1/queries", get(list_queries).post(lifecycle::create_query))
+        .route("/api/v1/queries/{id}", get(get_query).delete(lifecycle::delete_query))
         .route("/api/v1/queries/{id}/results", get(query_results))
+        .route("/api/v1/queries/{id}/start", post(lifecycle::start_query))
+        .route("/api/v1/queries/{id}/stop", post(lifecycle::stop_query))
         .route("/api/v1/sources", get(list_sources))
         .route("/api/v1/sources/{id}", get(get_source))
-        .route("/api/v1/reactions", get(list_reactions))
-        .route("/api/v1/reactions/{id}", get(get_reaction))
+        .route("/api/v1/reactions", get(list_reactions).post(lifecycle::create_reaction))
+        .route("/api/v1/reactions/{id}", get(get_reaction).delete(lifecycle::delete_reaction))
         .layer(CorsLayer::very_permissive())
         .with_state(state)
 }
@@ -133,7 +138,7 @@ fn reaction_json(id: &str, entry: &ReactionEntry) -> JsonValue {
 }
 
 async fn list_reactions(State(state): State<AppState>) -> ApiResult {
-    ok(state.reactions.iter().map(|(id, r)| reaction_json(id, r)).collect::<Vec<_>>())
+    ok(state.reactions.all().iter().map(|(id, r)| reaction_json(id, r)).collect::<Vec<_>>())
 }
 
 async fn get_reaction(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
@@ -141,5 +146,5 @@ async fn get_reaction(State(state): State<AppState>, Path(id): Path<String>) -> 
         .reactions
         .get(&id)
         .ok_or_else(|| ApiError::NotFound { kind: "reaction", id: id.clone() })?;
-    ok(reaction_json(&id, entry))
+    ok(reaction_json(&id, &entry))
 }

@@ -100,16 +100,7 @@ impl Config {
         let root = match yaml::parse(text) {
             Ok(Some(root)) => root,
             Ok(None) => return Err(file_error(file_name, "the config file is empty".to_owned())),
-            Err(error) => {
-                return Err(ConfigErrors(vec![ConfigError {
-                    file: file_name.to_owned(),
-                    path: String::new(),
-                    line: error.mark.map(|mark| mark.line),
-                    column: error.mark.map(|mark| mark.column),
-                    message: format!("invalid YAML: {}", error.message),
-                    help: None,
-                }]))
-            }
+            Err(error) => return Err(syntax_error(file_name, error)),
         };
         let mut ctx = fields::Ctx::new(file_name, env, query_check);
         let draft = decode::config(&mut ctx, &root);
@@ -136,6 +127,58 @@ impl Config {
             self.id
         )
     }
+}
+
+impl QueryConfig {
+    /// Parses one query from a request body (`POST /api/v1/queries`): the config file's query
+    /// fields, as JSON or YAML (JSON is YAML). Errors are located in the body, whose name in
+    /// messages is `file_name`. `${VAR}` references are not substituted: a request must not
+    /// read the server's environment.
+    pub fn parse(text: &str, file_name: &str) -> Result<QueryConfig, ConfigErrors> {
+        parse_item(text, file_name, decode::query)
+    }
+}
+
+impl ReactionConfig {
+    /// Parses one reaction from a request body (`POST /api/v1/reactions`), as
+    /// [`QueryConfig::parse`] does a query.
+    pub fn parse(text: &str, file_name: &str) -> Result<ReactionConfig, ConfigErrors> {
+        parse_item(text, file_name, decode::reaction)
+    }
+}
+
+/// Decodes a document holding one item of a config list.
+fn parse_item<T>(
+    text: &str,
+    file_name: &str,
+    item: impl FnOnce(&mut fields::Ctx, &yaml::Node, &fields::Path) -> Option<T>,
+) -> Result<T, ConfigErrors> {
+    let root = match yaml::parse(text) {
+        Ok(Some(root)) => root,
+        Ok(None) => return Err(file_error(file_name, "the request body is empty".to_owned())),
+        Err(error) => return Err(syntax_error(file_name, error)),
+    };
+    let no_env = |_: &str| None;
+    let mut ctx = fields::Ctx::new(file_name, &no_env, None);
+    ctx.visit(&fields::Path::default(), root.mark);
+    let decoded = item(&mut ctx, &root, &fields::Path::default());
+    let errors = ctx.into_errors();
+    match decoded {
+        Some(decoded) if errors.is_empty() => Ok(decoded),
+        _ => Err(ConfigErrors::sorted(errors)),
+    }
+}
+
+/// A YAML syntax error, located.
+fn syntax_error(file: &str, error: yaml::SyntaxError) -> ConfigErrors {
+    ConfigErrors(vec![ConfigError {
+        file: file.to_owned(),
+        path: String::new(),
+        line: error.mark.map(|mark| mark.line),
+        column: error.mark.map(|mark| mark.column),
+        message: format!("invalid YAML: {}", error.message),
+        help: None,
+    }])
 }
 
 /// A problem with a whole file.

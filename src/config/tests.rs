@@ -546,3 +546,37 @@ fn a_template_may_be_just_its_text() {
     let added = log.default_template.as_ref().and_then(|routes| routes.added.as_deref());
     assert_eq!(added, Some("+ {{after.id}}"));
 }
+
+#[test]
+fn a_request_body_holds_one_query_as_json_or_yaml() {
+    let json = r#"{"id": "hot", "query": "MATCH (m:metrics) RETURN m.name", "sources": [{"sourceId": "metrics-db", "nodes": ["metrics"]}]}"#;
+    let yaml = "id: hot\nquery: MATCH (m:metrics) RETURN m.name\nsources:\n  - source_id: metrics-db\n    nodes: [metrics]\n";
+    let expected = tutorial_query("hot", "MATCH (m:metrics) RETURN m.name", "metrics");
+    assert_eq!(QueryConfig::parse(json, "request").unwrap(), expected);
+    assert_eq!(QueryConfig::parse(yaml, "request").unwrap(), expected);
+}
+
+#[test]
+fn a_request_body_is_located_and_reads_no_environment() {
+    let errors = QueryConfig::parse("id: q\nquery: ${HOME}\nsourcs: []\n", "request")
+        .unwrap_err()
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert_eq!(errors[0], "request:1:1: missing required key 'sources'");
+    assert!(errors[1].starts_with("request:2:8: query: environment variable 'HOME'"), "{errors:?}");
+    assert!(errors[2].starts_with("request:3:1: sourcs: unknown key"), "{errors:?}");
+}
+
+#[test]
+fn a_request_body_holds_one_reaction() {
+    let reaction = ReactionConfig::parse("kind: log\nid: lines\nqueries: [hot]\n", "request");
+    assert!(matches!(reaction, Ok(ReactionConfig::Log(log)) if log.queries == ["hot"]));
+    let errors = ReactionConfig::parse("kind: smoke\nid: x\n", "request").unwrap_err();
+    assert_eq!(
+        errors.0[0].to_string(),
+        "request:1:7: kind: unknown reaction kind \"smoke\" (known kinds: sse, log)"
+    );
+}

@@ -4,6 +4,8 @@
 //!   with event ids, resumption and snapshots ([`hub`], [`position`], [`epoch`]).
 //! * [`log`]: a templated line per changed row.
 //!
+//! [`registry`] starts and stops them, from the config file and over REST.
+//!
 //! Reactions never slow the engine: a reaction or client that falls behind misses events
 //! (log) or is dropped and may resume (SSE), and says so.
 
@@ -12,6 +14,7 @@ pub mod format;
 pub mod hub;
 pub mod log;
 pub mod position;
+pub mod registry;
 pub mod rows;
 pub mod sse;
 

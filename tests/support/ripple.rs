@@ -182,6 +182,18 @@ impl Ripple {
         self.child.wait().expect("reap ripple");
     }
 
+    /// Waits (up to 30 s) for the process to exit on its own; returns the exit code.
+    pub fn wait_exit(mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "ripple did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns the exit code.
     pub fn terminate(mut self) -> Option<i32> {
         let pid = self.child.id().to_string();

@@ -25,6 +25,8 @@ use std::sync::Arc;
 pub use compile::compile;
 pub use expr::{ArithOp, Expr, Function, StringOp};
 
+use serde::{Deserialize, Serialize};
+
 use crate::cypher::ast::Direction;
 use crate::value::Value;
 
@@ -41,7 +43,7 @@ pub struct QueryPlan {
 }
 
 /// Everything besides the query text that compilation depends on.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompileOptions {
     /// Values of `$name` parameters: a continuous query's parameters are fixed when it is
     /// installed, so they compile to constants.
@@ -56,7 +58,7 @@ pub struct CompileOptions {
 /// Each related pair yields relationships `a→b` and `b→a` with element ids `"{a}:{b}"`, as
 /// Drasi does, so the arrow direction in a pattern does not matter; an undirected pattern
 /// matches a pair once from each side, exactly like a directed one.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinSpec {
     /// The relationship type.
     pub rel_type: Arc<str>,

@@ -1,15 +1,20 @@
-//! The timely/differential runtime: worker threads that maintain every installed query.
+//! The timely/differential runtime: worker threads that maintain every installed query, in
+//! one process or across a cluster of processes.
 //!
 //! ```text
-//!  Runtime (any thread; one Mutex = the single ordering point for commands)
-//!     │ Command (std mpsc, one channel per worker, same order everywhere) + unpark
+//!  Runtime (process 0; one Mutex = the single ordering point for commands)
+//!     │ Command (std mpsc) + unpark
 //!     ▼
-//!  worker 0..N (timely threads)
+//!  worker 0 ── transactions ─▶ InputSession (only worker 0 feeds; the others close theirs)
+//!     │    └─ control commands, numbered ─▶ control dataflow ─▶ broadcast to every worker
+//!     ▼
+//!  worker 0..N, any process (timely threads), each applying control commands in number order
 //!     base dataflow:   InputSession<Element> ─┬─▶ NodesByLabel trace (label → node)
 //!                                              └─▶ RelsByType trace (type → relationship)
 //!     query dataflows: import NodesByLabel ─▶ label filter ─▶ WHERE/RETURN ─▶ arrange (key,row)
 //!                         │                                                    ├─▶ Results trace (peeks)
 //!                         │                                                    └─▶ gather on worker 0 ─▶ ChangeSink
+//!     peek parts:      each worker's shard of a peek ─▶ gather on worker 0 ─▶ PeekBook ─▶ reply
 //!     ChangeSink: one consolidated [`ChangeSet`] per completed timestamp ─▶ [`EventSink`]
 //! ```
 //!
@@ -20,25 +25,30 @@
 //!   retraction/insertion pairs of one row identity folded into updates.
 //! * [`Runtime::peek`] answers with the query's full result as of every transaction applied
 //!   before the call, read from the query's result arrangement.
-//! * Nothing here blocks a worker on a consumer: event sinks must not block.
+//! * Nothing here blocks a worker on a consumer: event sinks and peek replies must not block
+//!   (the service gives them unbounded channels).
 //!
-//! Only worker 0 feeds the input (the other workers close theirs); differential exchanges data
-//! by key at the first arrangement, so all workers share the work downstream.
+//! Everything that leaves the workers (change sets, peek answers) is gathered on worker 0,
+//! which is in process 0 with the controller; so in a cluster the other processes run
+//! workers only ([`serve_member`]).
 
+mod control;
 mod peek;
 mod render;
 mod sink;
+mod spec;
 mod worker;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::Thread;
 
-use crate::plan::QueryPlan;
 use crate::value::{Element, Value};
+use control::Control;
 
 pub use peek::PeekReply;
 pub use sink::{ChangeSet, EventSink, QueryEvent};
+pub use spec::QuerySpec;
 
 /// Logical time: one per source transaction, assigned by [`Runtime::apply`].
 pub type Time = u64;
@@ -62,42 +72,68 @@ pub struct RuntimeConfig {
     pub workers: usize,
 }
 
-/// What a worker is told to do; every worker sees every command in the same order.
+/// How the workers talk to each other.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Communication {
+    /// Threads of this process, passing values without serializing them.
+    Threads,
+    /// Threads of this process, serializing every exchanged value as a cluster does: finds
+    /// serialization bugs without a cluster.
+    Serialized,
+    /// Several processes, each with `workers` threads; all processes build the same
+    /// dataflows. Process 0 runs the [`Runtime`]; the others run [`serve_member`].
+    Cluster {
+        /// This process's index.
+        process: usize,
+        /// Every process's `host:port`, in process order.
+        addresses: Vec<String>,
+    },
+}
+
+/// What the controller sends worker 0.
 enum Command {
     Txn { time: Time, updates: Vec<(Element, Diff)> },
-    Install { id: Arc<str>, plan: Arc<QueryPlan>, as_of: Time, sink: EventSink },
-    Remove { id: Arc<str> },
-    Peek { id: Arc<str>, at: Time, reply: Arc<peek::PeekMerge> },
-    Compact { upto: Time },
-    Shutdown,
+    Control(Control),
+}
+
+/// What the controller shares with worker 0, which is in the same process.
+#[derive(Default)]
+struct Local {
+    /// Event sinks of queries whose install is on its way.
+    sinks: Mutex<HashMap<Arc<str>, EventSink>>,
+    peeks: Arc<peek::PeekBook>,
+}
+
+impl Local {
+    fn take_sink(&self, id: &str) -> Option<EventSink> {
+        self.sinks.lock().unwrap_or_else(|p| p.into_inner()).remove(id)
+    }
 }
 
 struct Controller {
-    senders: Vec<mpsc::Sender<Command>>,
-    threads: Vec<Thread>,
+    sender: mpsc::Sender<Command>,
+    worker0: Thread,
     /// The next timestamp to hand out; every time below it has been sent to the workers.
     next_time: Time,
+    next_peek: u64,
     queries: HashSet<Arc<str>>,
 }
 
 impl Controller {
-    fn send(&self, worker: usize, command: Command) {
-        // A send fails only once the worker has exited (shutdown or a panic, which aborts the
+    fn send(&self, command: Command) {
+        // A send fails only once worker 0 has exited (shutdown or a panic, which stops the
         // process); there is nobody left to tell.
-        let _ = self.senders[worker].send(command);
-        self.threads[worker].unpark();
-    }
-
-    fn broadcast(&self, make: impl Fn() -> Command) {
-        for worker in 0..self.senders.len() {
-            self.send(worker, make());
-        }
+        let _ = self.sender.send(command);
+        self.worker0.unpark();
     }
 }
 
 /// A running set of timely workers and the queries installed on them.
 pub struct Runtime {
     controller: Mutex<Controller>,
+    local: Arc<Local>,
+    /// Workers in all processes.
+    peers: usize,
     guards: Mutex<Option<timely::communication::WorkerGuards<()>>>,
 }
 
@@ -110,52 +146,58 @@ pub enum RuntimeError {
     /// An operation on an id that is not installed.
     #[error("query '{0}' is not installed")]
     NotInstalled(String),
+    /// `install` of a query that does not compile.
+    #[error("query '{id}' does not compile: {error}")]
+    Compile {
+        /// The query.
+        id: String,
+        /// The compiler's message.
+        error: String,
+    },
     /// Timely could not start its workers.
     #[error("could not start the dataflow workers: {0}")]
     Start(String),
+    /// A worker stopped with a panic.
+    #[error("a dataflow worker failed: {0}")]
+    WorkerFailed(String),
 }
 
 impl Runtime {
-    /// Starts the worker threads.
+    /// Starts the worker threads of a single process.
     pub fn start(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
-        let workers = config.workers.max(1);
-        let mut senders = Vec::with_capacity(workers);
-        let mut receivers = Vec::with_capacity(workers);
-        for _ in 0..workers {
-            let (tx, rx) = mpsc::channel();
-            senders.push(tx);
-            receivers.push(Some(rx));
+        Runtime::start_with(config, Communication::Threads)
+    }
+
+    /// Starts the workers of a single process, or process 0 of a cluster (which returns once
+    /// every process has connected).
+    pub fn start_with(
+        config: RuntimeConfig,
+        communication: Communication,
+    ) -> Result<Runtime, RuntimeError> {
+        if let Communication::Cluster { process, .. } = &communication {
+            if *process != 0 {
+                return Err(RuntimeError::Start(format!(
+                    "process {process} runs workers only (serve_member)"
+                )));
+            }
         }
-        let receivers = Arc::new(Mutex::new(receivers));
-        let (thread_tx, thread_rx) = mpsc::channel();
-        let thread_tx = Mutex::new(thread_tx);
-        let guards = timely::execute(timely::Config::process(workers), move |w| {
-            let index = w.index();
-            let receiver = receivers.lock().expect("receivers")[index]
-                .take()
-                .expect("each worker takes its receiver once");
-            thread_tx
-                .lock()
-                .expect("thread channel")
-                .send((index, std::thread::current()))
-                .expect("runtime waits for every worker");
-            worker::run(w, receiver);
-        })
-        .map_err(RuntimeError::Start)?;
-        let mut threads: Vec<Option<Thread>> = vec![None; workers];
-        for _ in 0..workers {
-            let (index, thread) = thread_rx
-                .recv()
-                .map_err(|_| RuntimeError::Start("a worker exited during start-up".into()))?;
-            threads[index] = Some(thread);
-        }
-        let controller = Controller {
-            senders,
-            threads: threads.into_iter().map(|t| t.expect("every worker reported")).collect(),
-            next_time: 1,
-            queries: HashSet::new(),
+        let (sender, receiver) = mpsc::channel();
+        let local = Arc::new(Local::default());
+        let (guards, worker0) = launch(&config, &communication, Some(receiver), local.clone())?;
+        let worker0 =
+            worker0.ok_or_else(|| RuntimeError::Start("worker 0 did not start".into()))?;
+        let processes = match &communication {
+            Communication::Cluster { addresses, .. } => addresses.len(),
+            _ => 1,
         };
-        Ok(Runtime { controller: Mutex::new(controller), guards: Mutex::new(Some(guards)) })
+        let controller =
+            Controller { sender, worker0, next_time: 1, next_peek: 0, queries: HashSet::new() };
+        Ok(Runtime {
+            controller: Mutex::new(controller),
+            local,
+            peers: config.workers.max(1) * processes,
+            guards: Mutex::new(Some(guards)),
+        })
     }
 
     fn controller(&self) -> std::sync::MutexGuard<'_, Controller> {
@@ -169,35 +211,30 @@ impl Runtime {
         let mut c = self.controller();
         let time = c.next_time;
         c.next_time += 1;
-        c.send(0, Command::Txn { time, updates });
+        c.send(Command::Txn { time, updates });
         if time.is_multiple_of(COMPACTION_INTERVAL) {
             // Every later install (as_of = next_time) and peek (at ≥ time) reads at or after
             // `time`, so history before it can be folded together.
-            c.broadcast(|| Command::Compact { upto: time });
+            c.send(Command::Control(Control::Compact { upto: time }));
         }
         time
     }
 
     /// Installs a query. Its first events describe the transactions applied after this call;
     /// its current result (via [`Runtime::peek`]) includes everything applied before.
-    pub fn install(
-        &self,
-        id: &str,
-        plan: Arc<QueryPlan>,
-        sink: EventSink,
-    ) -> Result<(), RuntimeError> {
+    pub fn install(&self, id: &str, spec: QuerySpec, sink: EventSink) -> Result<(), RuntimeError> {
+        spec.compile().map_err(|e| RuntimeError::Compile {
+            id: id.to_string(),
+            error: e.render(&spec.text),
+        })?;
         let mut c = self.controller();
         let id: Arc<str> = Arc::from(id);
         if !c.queries.insert(id.clone()) {
             return Err(RuntimeError::AlreadyInstalled(id.to_string()));
         }
+        self.local.sinks.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), sink);
         let as_of = c.next_time;
-        c.broadcast(|| Command::Install {
-            id: id.clone(),
-            plan: plan.clone(),
-            as_of,
-            sink: sink.clone(),
-        });
+        c.send(Command::Control(Control::Install { id, spec, as_of }));
         Ok(())
     }
 
@@ -207,8 +244,7 @@ impl Runtime {
         if !c.queries.remove(id) {
             return Err(RuntimeError::NotInstalled(id.to_string()));
         }
-        let id: Arc<str> = Arc::from(id);
-        c.broadcast(|| Command::Remove { id: id.clone() });
+        c.send(Command::Control(Control::Remove { id: Arc::from(id) }));
         Ok(())
     }
 
@@ -216,14 +252,15 @@ impl Runtime {
     /// this call, together with that transaction's timestamp. `reply` runs once, on a worker
     /// thread, when every worker has answered.
     pub fn peek(&self, id: &str, reply: PeekReply) -> Result<(), RuntimeError> {
-        let c = self.controller();
+        let mut c = self.controller();
         if !c.queries.contains(id) {
             return Err(RuntimeError::NotInstalled(id.to_string()));
         }
         let at = c.next_time - 1;
-        let merge = Arc::new(peek::PeekMerge::new(c.senders.len(), at, reply));
-        let id: Arc<str> = Arc::from(id);
-        c.broadcast(|| Command::Peek { id: id.clone(), at, reply: merge.clone() });
+        let peek = c.next_peek;
+        c.next_peek += 1;
+        self.local.peeks.open(peek, self.peers, at, reply);
+        c.send(Command::Control(Control::Peek { id: Arc::from(id), at, peek }));
         Ok(())
     }
 
@@ -232,24 +269,96 @@ impl Runtime {
         self.controller().next_time
     }
 
-    /// Stops the workers and waits for them. Idempotent.
-    pub fn shutdown(&self) {
-        self.controller().broadcast(|| Command::Shutdown);
+    /// Stops the workers (in every process) and waits for this process's. Idempotent.
+    /// Reports a worker that failed (panicked).
+    pub fn shutdown(&self) -> Result<(), RuntimeError> {
+        self.controller().send(Command::Control(Control::Shutdown));
         let guards = self.guards.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(guards) = guards {
-            for result in guards.join() {
-                if let Err(error) = result {
-                    tracing::error!(message = "A dataflow worker failed.", %error);
-                }
-            }
-        }
+        guards.map_or(Ok(()), join)
+    }
+
+    #[cfg(test)]
+    fn send_control(&self, control: Control) {
+        self.controller().send(Command::Control(control));
     }
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.shutdown();
+        if let Err(error) = self.shutdown() {
+            tracing::error!(message = "The dataflow runtime stopped with an error.", %error);
+        }
     }
+}
+
+/// Runs this process's workers of a cluster whose process 0 runs the [`Runtime`], until
+/// process 0 shuts them down. Returns once every local worker has stopped.
+pub fn serve_member(
+    config: RuntimeConfig,
+    communication: Communication,
+) -> Result<(), RuntimeError> {
+    let (guards, _) = launch(&config, &communication, None, Arc::new(Local::default()))?;
+    join(guards)
+}
+
+/// Waits for every local worker; the first failure, if any.
+fn join(guards: timely::communication::WorkerGuards<()>) -> Result<(), RuntimeError> {
+    let mut failure = None;
+    for result in guards.join() {
+        if let Err(error) = result {
+            tracing::error!(message = "A dataflow worker failed.", %error);
+            failure.get_or_insert(RuntimeError::WorkerFailed(error));
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// Starts timely. Worker 0 (if it is in this process) takes `commands` and reports its
+/// thread, so that the controller can wake it.
+fn launch(
+    config: &RuntimeConfig,
+    communication: &Communication,
+    commands: Option<mpsc::Receiver<Command>>,
+    local: Arc<Local>,
+) -> Result<(timely::communication::WorkerGuards<()>, Option<Thread>), RuntimeError> {
+    let threads = config.workers.max(1);
+    let communication = match communication {
+        Communication::Threads => timely::CommunicationConfig::Process(threads),
+        Communication::Serialized => timely::CommunicationConfig::ProcessBinary(threads),
+        Communication::Cluster { process, addresses } => timely::CommunicationConfig::Cluster {
+            threads,
+            process: *process,
+            addresses: addresses.clone(),
+            report: false,
+            zerocopy: false,
+        },
+    };
+    let timely_config = timely::Config { communication, worker: timely::WorkerConfig::default() };
+    let leads = commands.is_some();
+    let commands = Mutex::new(commands);
+    let (thread_tx, thread_rx) = mpsc::channel();
+    let thread_tx = Mutex::new(thread_tx);
+    let guards = timely::execute(timely_config, move |w| {
+        let commands = if w.index() == 0 {
+            // The controller waits for this; if it is gone, so is the runtime.
+            let _ = thread_tx.lock().map(|tx| tx.send(std::thread::current()));
+            commands.lock().ok().and_then(|mut c| c.take())
+        } else {
+            None
+        };
+        worker::run(w, commands, local.clone());
+    })
+    .map_err(RuntimeError::Start)?;
+    let worker0 = if leads {
+        Some(
+            thread_rx
+                .recv()
+                .map_err(|_| RuntimeError::Start("worker 0 exited during start-up".into()))?,
+        )
+    } else {
+        None
+    };
+    Ok((guards, worker0))
 }
 
 #[cfg(test)]

@@ -1,14 +1,21 @@
 //! Reading a query's current result out of its arrangement.
 //!
-//! Each worker holds one shard of the result trace. A peek visits every worker; each answers
-//! from its shard once the trace is complete through the peek's time, and the last worker to
-//! answer hands the merged rows to the caller.
+//! Each worker holds one shard of the result trace. A peek reaches every worker through the
+//! control plane; each answers from its shard once the trace is complete through the peek's
+//! time and sends its part through a small dataflow that gathers parts on worker 0 (so
+//! answers come back from other processes too). Worker 0 merges them and, with the last
+//! part, hands the rows to the caller.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use differential_dataflow::trace::cursor::{cursor_list, Cursor};
 use differential_dataflow::trace::TraceReader;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::{Exchange, Operator};
+use timely::dataflow::InputHandleVec;
 use timely::progress::Antichain;
+use timely::worker::Worker;
 
 use super::render::ResultTrace;
 use super::{KeyedRow, Row, Time};
@@ -17,56 +24,90 @@ use super::{KeyedRow, Row, Time};
 /// including it) and every row, in row-identity order.
 pub type PeekReply = Box<dyn FnOnce(Result<(Time, Vec<Row>), String>) + Send>;
 
-/// The rows gathered so far from the workers that have answered.
-pub(super) struct PeekMerge {
-    state: Mutex<MergeState>,
+/// One worker's answer to a peek.
+type Part = Result<Vec<KeyedRow>, String>;
+
+/// The peeks waiting for parts, by number; shared by the controller and worker 0.
+#[derive(Default)]
+pub(super) struct PeekBook {
+    open: Mutex<HashMap<u64, Merge>>,
 }
 
-struct MergeState {
+/// The parts gathered so far for one peek.
+struct Merge {
     at: Time,
     remaining: usize,
     rows: Vec<KeyedRow>,
     error: Option<String>,
-    reply: Option<PeekReply>,
+    reply: PeekReply,
 }
 
-impl PeekMerge {
-    pub(super) fn new(workers: usize, at: Time, reply: PeekReply) -> PeekMerge {
-        PeekMerge {
-            state: Mutex::new(MergeState {
-                at,
-                remaining: workers,
-                rows: Vec::new(),
-                error: None,
-                reply: Some(reply),
-            }),
-        }
+impl PeekBook {
+    /// Registers peek `peek` at `at`, to be answered by `workers` parts.
+    pub(super) fn open(&self, peek: u64, workers: usize, at: Time, reply: PeekReply) {
+        let merge = Merge { at, remaining: workers, rows: Vec::new(), error: None, reply };
+        self.lock().insert(peek, merge);
     }
 
-    fn answer(&self, result: Result<Vec<KeyedRow>, String>) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match result {
-            Ok(rows) => state.rows.extend(rows),
-            Err(error) => state.error = Some(error),
-        }
-        state.remaining -= 1;
-        if state.remaining == 0 {
-            let reply = state.reply.take().expect("the last answer replies once");
-            let result = match state.error.take() {
-                Some(error) => Err(error),
-                None => {
-                    let mut rows = std::mem::take(&mut state.rows);
-                    rows.sort();
-                    Ok((state.at, rows.into_iter().map(|(_, row)| row).collect()))
-                }
-            };
-            drop(state);
-            reply(result);
-        }
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Merge>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(super) fn fail(&self, error: String) {
-        self.answer(Err(error));
+    /// Adds one worker's part; the last part replies.
+    fn add(&self, peek: u64, part: Part) {
+        let mut open = self.lock();
+        let Some(merge) = open.get_mut(&peek) else { return };
+        match part {
+            Ok(rows) => merge.rows.extend(rows),
+            Err(error) => merge.error = Some(error),
+        }
+        merge.remaining -= 1;
+        if merge.remaining > 0 {
+            return;
+        }
+        let merge = open.remove(&peek).expect("present above");
+        drop(open);
+        let result = match merge.error {
+            Some(error) => Err(error),
+            None => {
+                let mut rows = merge.rows;
+                rows.sort();
+                Ok((merge.at, rows.into_iter().map(|(_, row)| row).collect()))
+            }
+        };
+        (merge.reply)(result);
+    }
+}
+
+/// Where a worker sends its parts: a dataflow that gathers them on worker 0.
+pub(super) struct PartSender {
+    input: InputHandleVec<Time, (u64, Part)>,
+}
+
+impl PartSender {
+    /// Builds the gathering dataflow; every worker must call this at the same point. Worker
+    /// 0 adds what arrives to `book`.
+    pub(super) fn build(worker: &mut Worker, book: Arc<PeekBook>) -> PartSender {
+        let mut input = InputHandleVec::new();
+        worker.dataflow_named("peek parts", |scope| {
+            input.to_stream(scope).exchange(|_| 0).sink(Pipeline, "Gather", move |(input, _)| {
+                input.for_each(|_, data| {
+                    for (peek, part) in data.drain(..) {
+                        book.add(peek, part);
+                    }
+                });
+            });
+        });
+        PartSender { input }
+    }
+
+    /// Sends this worker's part of peek `peek` on its way.
+    pub(super) fn send(&mut self, peek: u64, part: Part) {
+        self.input.send((peek, part));
+        // Closing the epoch, unlike `flush`, also flushes the exchange's buffers to other
+        // workers. Nothing waits on this dataflow's frontier; times just keep it moving.
+        let next = *self.input.time() + 1;
+        self.input.advance_to(next);
     }
 }
 
@@ -75,24 +116,23 @@ pub(super) struct PendingPeek {
     /// A clone of the result trace: holding it keeps compaction from passing `at`.
     trace: ResultTrace,
     at: Time,
-    merge: Arc<PeekMerge>,
+    /// The peek's number.
+    pub(super) peek: u64,
 }
 
 impl PendingPeek {
-    pub(super) fn new(trace: ResultTrace, at: Time, merge: Arc<PeekMerge>) -> PendingPeek {
-        PendingPeek { trace, at, merge }
+    pub(super) fn new(trace: ResultTrace, at: Time, peek: u64) -> PendingPeek {
+        PendingPeek { trace, at, peek }
     }
 
-    /// Answers if this shard is complete through `at`; returns whether it did.
-    pub(super) fn try_answer(&mut self) -> bool {
+    /// This shard's rows, once it is complete through `at`.
+    pub(super) fn try_read(&mut self) -> Option<Vec<KeyedRow>> {
         let mut upper = Antichain::new();
         self.trace.read_upper(&mut upper);
         if upper.less_equal(&self.at) {
-            return false;
+            return None;
         }
-        let rows = self.read();
-        self.merge.answer(Ok(rows));
-        true
+        Some(self.read())
     }
 
     fn read(&mut self) -> Vec<KeyedRow> {

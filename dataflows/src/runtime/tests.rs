@@ -2,15 +2,15 @@
 //! sets and a peek must both equal the plan evaluated over the whole current data.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
 use super::*;
 use crate::value::{Node, Properties};
 
 /// The query under test.
-fn plan() -> QueryPlan {
-    crate::compile("MATCH (n:item) WHERE n.v > 50 RETURN n.name, n.v").expect("compiles")
+fn spec() -> QuerySpec {
+    QuerySpec::new("MATCH (n:item) WHERE n.v > 50 RETURN n.name, n.v")
 }
 
 fn node(label: &str, id: u64, v: i64) -> Arc<Node> {
@@ -61,13 +61,13 @@ fn apply_changes(state: &mut Vec<Row>, changes: &ChangeSet) {
     state.sort();
 }
 
-fn incremental_equals_oracle(workers: usize) {
-    let runtime = Runtime::start(RuntimeConfig { workers }).unwrap();
+fn incremental_equals_oracle(workers: usize, communication: Communication) {
+    let runtime = Runtime::start_with(RuntimeConfig { workers }, communication).unwrap();
     let (tx, rx) = mpsc::channel();
     let sink: EventSink = Arc::new(move |event| {
         let _ = tx.send(event);
     });
-    runtime.install("q", Arc::new(plan()), sink).unwrap();
+    runtime.install("q", spec(), sink).unwrap();
 
     let mut nodes: BTreeMap<u64, Arc<Node>> = BTreeMap::new();
     let mut seen: Vec<Row> = Vec::new();
@@ -115,21 +115,67 @@ fn incremental_equals_oracle(workers: usize) {
     }
 
     // A query installed late starts from the current state.
-    runtime.install("late", Arc::new(plan()), Arc::new(|_| {})).unwrap();
+    runtime.install("late", spec(), Arc::new(|_| {})).unwrap();
     assert_eq!(peek(&runtime, "late"), oracle(&nodes));
     runtime.remove("late").unwrap();
     assert_eq!(runtime.remove("late"), Err(RuntimeError::NotInstalled("late".into())));
-    runtime.shutdown();
+    runtime.shutdown().expect("clean shutdown");
 }
 
 #[test]
 fn incremental_equals_oracle_on_one_worker() {
-    incremental_equals_oracle(1);
+    incremental_equals_oracle(1, Communication::Threads);
 }
 
 #[test]
 fn incremental_equals_oracle_on_three_workers() {
-    incremental_equals_oracle(3);
+    incremental_equals_oracle(3, Communication::Threads);
+}
+
+/// Every exchanged value (elements, rows, commands, peek parts) goes through bincode, as in
+/// a cluster.
+#[test]
+fn incremental_equals_oracle_on_three_serializing_workers() {
+    incremental_equals_oracle(3, Communication::Serialized);
+}
+
+#[test]
+fn a_query_that_does_not_compile_is_refused_before_any_worker_sees_it() {
+    let runtime = Runtime::start(RuntimeConfig { workers: 1 }).unwrap();
+    let refused = runtime.install("bad", QuerySpec::new("MATCH (n RETURN n"), Arc::new(|_| {}));
+    assert!(matches!(refused, Err(RuntimeError::Compile { .. })), "{refused:?}");
+    assert_eq!(
+        runtime.peek("bad", Box::new(|_| {})).unwrap_err(),
+        RuntimeError::NotInstalled("bad".into())
+    );
+    runtime.shutdown().expect("clean shutdown");
+}
+
+/// A panic on a timely worker thread runs the process's panic hook on that thread (the
+/// service's hook logs it and exits with 70), and the runtime does not hang: the other
+/// workers still stop, and `shutdown` reports the failure.
+#[test]
+fn a_worker_panic_reaches_the_panic_hook_and_shutdown_reports_it() {
+    static SEEN_ON: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let previous = std::sync::Arc::new(std::panic::take_hook());
+    let chained = previous.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.to_string().contains("test-only worker panic") {
+            let thread = std::thread::current().name().unwrap_or("?").to_string();
+            SEEN_ON.lock().unwrap().push(thread);
+        }
+        chained(info);
+    }));
+    let runtime = Runtime::start(RuntimeConfig { workers: 2 }).unwrap();
+    runtime.install("q", spec(), Arc::new(|_| {})).unwrap();
+    runtime.apply(vec![(Element::Node(node("item", 1, 60)), 1)]);
+    runtime.send_control(Control::Panic { worker: 1 });
+    let result = runtime.shutdown();
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+    // Timely reports only that the worker panicked; the message went to the hook.
+    assert!(matches!(&result, Err(RuntimeError::WorkerFailed(_))), "{result:?}");
+    assert_eq!(*SEEN_ON.lock().unwrap(), ["timely:work-1"]);
 }
 
 #[test]
@@ -139,7 +185,7 @@ fn a_value_change_is_one_update() {
     runtime
         .install(
             "q",
-            Arc::new(plan()),
+            spec(),
             Arc::new(move |e| {
                 let _ = tx.send(e);
             }),
@@ -201,7 +247,14 @@ fn people() -> Vec<Element> {
 /// The query's rows after feeding `elements` one transaction each (query installed first),
 /// checked against a peek and against a bulk load into a fresh runtime.
 fn rows_of(query: &str, elements: Vec<Element>) -> Vec<Row> {
-    let plan = Arc::new(crate::compile(query).unwrap_or_else(|e| panic!("{}", e.render(query))));
+    rows_of_spec(QuerySpec::new(query), elements)
+}
+
+fn rows_of_spec(plan: QuerySpec, elements: Vec<Element>) -> Vec<Row> {
+    let query = plan.text.clone();
+    if let Err(e) = plan.compile() {
+        panic!("{}", e.render(&query));
+    }
     let incremental = Runtime::start(RuntimeConfig { workers: 2 }).unwrap();
     let (tx, rx) = mpsc::channel();
     incremental.install("q", plan.clone(), Arc::new(move |e| drop(tx.send(e)))).unwrap();
@@ -310,13 +363,9 @@ fn joins_relate_nodes_by_property_in_both_directions() {
         "MATCH (v:vehicles)-[:PICKUP_BY]->(o:orders) RETURN elementId(o) AS o, v.color AS color",
         "MATCH (o:orders)<-[:PICKUP_BY]-(v:vehicles) RETURN elementId(o) AS o, v.color AS color",
     ] {
-        let plan = Arc::new(
-            crate::compile_with(
-                query,
-                &crate::plan::CompileOptions { joins: vec![join.clone()], ..Default::default() },
-            )
-            .unwrap(),
-        );
+        let options =
+            crate::plan::CompileOptions { joins: vec![join.clone()], ..Default::default() };
+        let plan = QuerySpec { text: query.into(), options };
         let runtime = Runtime::start(RuntimeConfig { workers: 2 }).unwrap();
         runtime.install("q", plan, Arc::new(|_| {})).unwrap();
         runtime.apply(elements.iter().cloned().map(|e| (e, 1)).collect());

@@ -1,4 +1,5 @@
-//! The loop each timely worker runs: apply commands in order, answer peeks, step the dataflows.
+//! The loop each timely worker runs: take source transactions (worker 0), apply control
+//! commands in order, answer peeks, step the dataflows.
 
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc};
@@ -9,17 +10,25 @@ use differential_dataflow::trace::TraceReader;
 use timely::progress::Antichain;
 use timely::worker::Worker;
 
-use super::peek::PendingPeek;
+use super::control::{Control, ControlPlane};
+use super::peek::{PartSender, PendingPeek};
 use super::render::{self, Base, InstalledQuery};
-use super::{Command, Diff, Time};
+use super::sink::EventSink;
+use super::{Command, Diff, Local, Time};
 use crate::value::Element;
 
-/// The longest a worker parks without a command or a message from a peer. Commands unpark it
-/// at once; the timeout only bounds how long idle merging effort and peeks wait.
+/// The longest a worker parks without a command or a message from a peer. Commands unpark
+/// worker 0 at once, and messages unpark the others; the timeout only bounds how long idle
+/// merging effort waits.
 const PARK_TIMEOUT: Duration = Duration::from_millis(20);
 
-/// Runs until [`Command::Shutdown`] or until the controller goes away.
-pub(super) fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>) {
+/// Runs until [`Control::Shutdown`]. `commands` is worker 0's channel from the controller;
+/// the other workers have none.
+pub(super) fn run(
+    worker: &mut Worker,
+    mut commands: Option<mpsc::Receiver<Command>>,
+    local: Arc<Local>,
+) {
     let index = worker.index();
     let mut input = InputSession::<Time, Element, Diff>::new();
     let mut base = worker.dataflow_named("base", |scope| Base::build(input.to_collection(scope)));
@@ -33,44 +42,39 @@ pub(super) fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>) {
         input.close();
         None
     };
+    let mut control = ControlPlane::build(worker);
+    let mut parts = PartSender::build(worker, local.peeks.clone());
 
     let mut queries: HashMap<Arc<str>, InstalledQuery> = HashMap::new();
     let mut peeks: Vec<PendingPeek> = Vec::new();
     loop {
-        let mut dirty = false;
-        loop {
-            let command = match commands.try_recv() {
-                Ok(command) => command,
-                Err(mpsc::TryRecvError::Empty) => break,
-                Err(mpsc::TryRecvError::Disconnected) => return shutdown(worker, queries),
-            };
+        if let (Some(channel), Some(input)) = (&commands, input.as_mut()) {
+            if !take_commands(channel, input, &mut control) {
+                commands = None;
+            }
+        }
+        while let Some(command) = control.next() {
             match command {
-                Command::Txn { time, updates } => {
-                    let input = input.as_mut().expect("transactions go to worker 0 only");
-                    for (element, diff) in updates {
-                        input.update_at(element, time, diff);
-                    }
-                    input.advance_to(time + 1);
-                    dirty = true;
-                }
-                Command::Install { id, plan, as_of, sink } => {
-                    if let (true, Some(input)) = (dirty, input.as_mut()) {
-                        input.flush();
-                        dirty = false;
-                    }
-                    let query = render::install(worker, &mut base, &id, &plan, as_of, sink);
+                Control::Install { id, spec, as_of } => {
+                    // The controller compiled the same text, so this cannot fail on one
+                    // worker and not on another.
+                    let Ok(plan) = spec.compile() else { continue };
+                    let sink = if index == 0 { local.take_sink(&id) } else { None };
+                    let sink = sink.unwrap_or_else(|| Arc::new(|_| {}) as EventSink);
+                    let query =
+                        render::install(worker, &mut base, &id, &Arc::new(plan), as_of, sink);
                     queries.insert(id, query);
                 }
-                Command::Remove { id } => {
+                Control::Remove { id } => {
                     if let Some(query) = queries.remove(&id) {
                         query.retire();
                     }
                 }
-                Command::Peek { id, at, reply } => match queries.get(&id) {
-                    Some(query) => peeks.push(PendingPeek::new(query.results.clone(), at, reply)),
-                    None => reply.fail(format!("query '{id}' is not installed")),
+                Control::Peek { id, at, peek } => match queries.get(&id) {
+                    Some(query) => peeks.push(PendingPeek::new(query.results.clone(), at, peek)),
+                    None => parts.send(peek, Err(format!("query '{id}' is not installed"))),
                 },
-                Command::Compact { upto } => {
+                Control::Compact { upto } => {
                     let frontier = Antichain::from_elem(upto);
                     base.compact(&frontier);
                     for query in queries.values_mut() {
@@ -78,17 +82,58 @@ pub(super) fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>) {
                         query.results.set_physical_compaction(frontier.borrow());
                     }
                 }
-                Command::Shutdown => return shutdown(worker, queries),
+                Control::Shutdown => return shutdown(worker, queries),
+                #[cfg(test)]
+                Control::Panic { worker } => assert_ne!(worker, index, "test-only worker panic"),
             }
         }
-        if let (true, Some(input)) = (dirty, input.as_mut()) {
-            // One flush per drained batch of commands: transactions that queued up while the
-            // worker was busy travel together, each still at its own timestamp.
-            input.flush();
-        }
-        peeks.retain_mut(|peek| !peek.try_answer());
+        peeks.retain_mut(|peek| match peek.try_read() {
+            Some(rows) => {
+                parts.send(peek.peek, Ok(rows));
+                false
+            }
+            None => true,
+        });
         worker.step_or_park(Some(PARK_TIMEOUT));
     }
+}
+
+/// Worker 0: feeds every queued transaction and passes control commands on. Returns
+/// whether the controller is still there.
+fn take_commands(
+    commands: &mpsc::Receiver<Command>,
+    input: &mut InputSession<Time, Element, Diff>,
+    control: &mut ControlPlane,
+) -> bool {
+    let mut dirty = false;
+    let mut connected = true;
+    loop {
+        match commands.try_recv() {
+            Ok(Command::Txn { time, updates }) => {
+                for (element, diff) in updates {
+                    input.update_at(element, time, diff);
+                }
+                input.advance_to(time + 1);
+                dirty = true;
+            }
+            Ok(Command::Control(command)) => control.issue(command),
+            // The runtime shuts down before it drops the channel; a gone controller (a
+            // panic elsewhere) leaves nothing to do but stop.
+            Err(mpsc::TryRecvError::Disconnected) => {
+                control.issue(Control::Shutdown);
+                connected = false;
+                break;
+            }
+            Err(mpsc::TryRecvError::Empty) => break,
+        }
+    }
+    if dirty {
+        // One flush per drained batch: transactions that queued up while the worker was busy
+        // travel together, each still at its own timestamp.
+        input.flush();
+    }
+    control.flush();
+    connected
 }
 
 fn shutdown(worker: &mut Worker, queries: HashMap<Arc<str>, InstalledQuery>) {

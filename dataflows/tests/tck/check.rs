@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use ripple_dataflows::cypher::{CypherError, ErrorKind};
 use ripple_dataflows::plan::{CompileOptions, Op};
-use ripple_dataflows::runtime::Row;
+use ripple_dataflows::runtime::{QuerySpec, Row};
 use ripple_dataflows::Value;
 
 use crate::case::{Case, Expect, Phase};
@@ -73,11 +73,12 @@ pub fn check(case: &Case, seed: u64, deadline: Instant) -> Outcome {
         Ok(parameters) => CompileOptions { parameters, ..Default::default() },
         Err(e) => return Outcome::new(Status::Skipped, "harness: unreadable parameter", e),
     };
-    let compiled = ripple_dataflows::compile_with(&case.query, &options);
+    let spec = QuerySpec { text: case.query.clone(), options };
+    let compiled = spec.compile();
     let elements = graph.elements();
     match &case.expect {
         Expect::Error { error, phase, detail } => {
-            check_error(compiled, error, *phase, detail, &elements, deadline)
+            check_error(&spec, compiled, error, *phase, detail, &elements, deadline)
         }
         Expect::Rows { header, rows, ordered, lists_as_bags } => {
             let table = match parse_table(header, rows) {
@@ -91,11 +92,11 @@ pub fn check(case: &Case, seed: u64, deadline: Instant) -> Outcome {
                 Err(e) => return Outcome::new(Status::Fail, compile_group(&e), e.message),
             };
             let columns = plan.column_names();
-            let bulk = match run::bulk(&plan, &elements, deadline) {
+            let bulk = match run::bulk(&spec, &elements, deadline) {
                 Ok(bulk) => bulk,
                 Err(e) => return run_failure("bulk", e),
             };
-            let incremental = match run::incremental(&plan, &elements, seed, deadline) {
+            let incremental = match run::incremental(&spec, &elements, seed, deadline) {
                 Ok(incremental) => incremental,
                 Err(e) => return run_failure("incremental", e),
             };
@@ -131,6 +132,7 @@ pub fn check(case: &Case, seed: u64, deadline: Instant) -> Outcome {
 }
 
 fn check_error(
+    spec: &QuerySpec,
     compiled: Result<ripple_dataflows::plan::QueryPlan, CypherError>,
     error: &str,
     phase: Phase,
@@ -157,7 +159,7 @@ fn check_error(
             format!("query compiled; expected {error} at compile time"),
             format!("expected {expected}"),
         ),
-        (Ok(plan), _) => match run::bulk(&Arc::new(plan), elements, deadline) {
+        (Ok(_), _) => match run::bulk(spec, elements, deadline) {
             Ok(bulk) if bulk.rows.is_empty() => Outcome::new(
                 Status::Pass,
                 "runtime error: the erroring rows were dropped",

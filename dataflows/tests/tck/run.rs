@@ -14,9 +14,8 @@ use std::collections::HashSet;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
-use ripple_dataflows::plan::QueryPlan;
 use ripple_dataflows::runtime::{
-    ChangeSet, Diff, EventSink, QueryEvent, Row, Runtime, RuntimeConfig, Time,
+    ChangeSet, Diff, EventSink, QueryEvent, QuerySpec, Row, Runtime, RuntimeConfig, Time,
 };
 use ripple_dataflows::Element;
 
@@ -61,11 +60,7 @@ pub struct Incremental {
 }
 
 /// Mode (a).
-pub fn bulk(
-    plan: &Arc<QueryPlan>,
-    elements: &[Element],
-    deadline: Instant,
-) -> Result<Bulk, RunError> {
+pub fn bulk(plan: &QuerySpec, elements: &[Element], deadline: Instant) -> Result<Bulk, RunError> {
     let runtime = start(1)?;
     runtime.install("empty", plan.clone(), Arc::new(|_| {})).map_err(engine)?;
     let empty = peek(&runtime, "empty", deadline)?;
@@ -73,13 +68,13 @@ pub fn bulk(
     runtime.apply(elements.iter().map(|e| (e.clone(), 1)).collect());
     runtime.install(QUERY, plan.clone(), Arc::new(|_| {})).map_err(engine)?;
     let rows = peek(&runtime, QUERY, deadline)?;
-    runtime.shutdown();
+    runtime.shutdown().map_err(engine)?;
     Ok(Bulk { empty, rows })
 }
 
 /// Modes (b) and (c); `seed` fixes the shuffles.
 pub fn incremental(
-    plan: &Arc<QueryPlan>,
+    plan: &QuerySpec,
     elements: &[Element],
     seed: u64,
     deadline: Instant,
@@ -115,7 +110,7 @@ pub fn incremental(
     last = Some(runtime.apply(all));
     result.settle(&events, last, deadline)?;
     let reinserted_peek = peek(&runtime, QUERY, deadline)?;
-    runtime.shutdown();
+    runtime.shutdown().map_err(engine)?;
     Ok(Incremental { inserted, inserted_peek, retracted, reinserted: result.rows, reinserted_peek })
 }
 
@@ -286,8 +281,7 @@ mod tests {
 
     #[test]
     fn every_mode_settles_on_empty_and_small_graphs() {
-        let plan =
-            Arc::new(ripple_dataflows::compile("MATCH (n:L) RETURN n.v AS v").expect("compiles"));
+        let plan = QuerySpec::new("MATCH (n:L) RETURN n.v AS v");
         for script in ["CREATE ()", "CREATE (:L {v: 1})-[:T]->(:L {v: 2}), (:M {v: 3})"] {
             let elements = graph(script);
             let deadline = Instant::now() + Duration::from_secs(10);

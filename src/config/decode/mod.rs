@@ -7,6 +7,9 @@ mod query;
 mod reaction;
 mod source;
 
+pub(crate) use query::query;
+pub(crate) use reaction::reaction;
+
 use super::fields::{Ctx, Fields, Path};
 use super::model::{
     Config, LogFormat, StateStoreConfig, StateStoreKind, DEFAULT_HOST, DEFAULT_LOG_LEVEL,

@@ -9,7 +9,7 @@ use crate::config::yaml::{Node, Value};
 use super::{id, list, non_empty_list};
 
 /// One continuous query.
-pub(super) fn query(ctx: &mut Ctx, node: &Node, path: &Path) -> Option<QueryConfig> {
+pub(crate) fn query(ctx: &mut Ctx, node: &Node, path: &Path) -> Option<QueryConfig> {
     let mut fields = ctx.mapping(node, path)?;
     let id = id(ctx, &mut fields);
     let query = fields

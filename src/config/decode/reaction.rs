@@ -14,7 +14,7 @@ use super::{choice, id, kind, non_empty_list};
 
 /// One reaction, by its `kind`. A reaction whose kind is missing or unknown
 /// is left out.
-pub(super) fn reaction(ctx: &mut Ctx, node: &Node, path: &Path) -> Option<ReactionConfig> {
+pub(crate) fn reaction(ctx: &mut Ctx, node: &Node, path: &Path) -> Option<ReactionConfig> {
     let mut fields = ctx.mapping(node, path)?;
     let kind = fields
         .required(ctx, "kind")

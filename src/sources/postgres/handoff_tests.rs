@@ -118,7 +118,7 @@ async fn bootstrap_under_writes(
         .collect();
     stream.close().await;
     cluster.drop_slots(&database).await;
-    tokio::task::spawn_blocking(move || runtime.shutdown()).await.unwrap();
+    tokio::task::spawn_blocking(move || runtime.shutdown()).await.unwrap().unwrap();
     (ours, theirs)
 }
 
