@@ -20,15 +20,8 @@ fn with_extra_query(config: &TutorialConfig, id: &str, query: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_query_fails_alone_and_unknown_ids_are_404() {
     let pg = PgCluster::shared();
-    let database = pg.create_database("badquery").await;
-    let db = pg.client(&database).await;
-    db.batch_execute(include_str!("../config/init.sql")).await.expect("init.sql");
-    let config = TutorialConfig {
-        database: database.clone(),
-        pg_port: pg.port,
-        api_port: free_port(),
-        sse_port: free_port(),
-    };
+    let (config, _) = TutorialConfig::create("badquery").await;
+    let database = config.database.clone();
     let text =
         with_extra_query(&config, "sorted", "MATCH (m:metrics) RETURN m.name ORDER BY m.name");
     let ripple = Ripple::start(&text, config.api_port, &[]).await;
@@ -110,15 +103,8 @@ async fn a_missing_publication_is_reported_with_the_sql_to_create_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sse_heartbeats_are_comments() {
     let pg = PgCluster::shared();
-    let database = pg.create_database("heartbeat").await;
-    let db = pg.client(&database).await;
-    db.batch_execute(include_str!("../config/init.sql")).await.expect("init.sql");
-    let config = TutorialConfig {
-        database: database.clone(),
-        pg_port: pg.port,
-        api_port: free_port(),
-        sse_port: free_port(),
-    };
+    let (config, _) = TutorialConfig::create("heartbeat").await;
+    let database = config.database.clone();
     let text =
         config.render().replace("heartbeat_interval_ms: 30000", "heartbeat_interval_ms: 100");
     let ripple = Ripple::start(&text, config.api_port, &[]).await;

@@ -16,15 +16,11 @@ const UI_TIMEOUT: Duration = Duration::from_secs(20);
 async fn tutorial_dashboard_shows_and_live_updates() {
     let Some(browser) = Browser::start().await else { return };
     let pg = PgCluster::shared();
-    let database = pg.create_database("dashboard").await;
-    let db = pg.client(&database).await;
-    db.batch_execute(include_str!("../config/init.sql")).await.expect("init.sql");
-    let config = TutorialConfig {
-        database: database.clone(),
-        pg_port: pg.port,
-        api_port: 8080,
-        sse_port: 8081,
-    };
+    let (mut config, db) = TutorialConfig::create("dashboard").await;
+    // The page hard-codes the tutorial's ports.
+    config.api_port = 8080;
+    config.sse_port = 8081;
+    let database = config.database.clone();
     let ripple = Ripple::start(&config.render(), config.api_port, &[]).await;
     ripple.wait_streaming("metrics-db").await;
     let web_port = free_port();

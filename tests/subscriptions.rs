@@ -682,15 +682,9 @@ async fn sql_state(db: &tokio_postgres::Client) -> Value {
 async fn live_page_stays_consistent_with_sql() {
     let Some(browser) = Browser::start().await else { return };
     let pg = PgCluster::shared();
-    let database = pg.create_database("livepage").await;
-    let db = Arc::new(pg.client(&database).await);
-    db.batch_execute(include_str!("../config/init.sql")).await.expect("init.sql");
-    let config = TutorialConfig {
-        database: database.clone(),
-        pg_port: pg.port,
-        api_port: free_port(),
-        sse_port: free_port(),
-    };
+    let (config, db) = TutorialConfig::create("livepage").await;
+    let db = Arc::new(db);
+    let database = config.database.clone();
     let ripple = Ripple::start(&config.render(), config.api_port, &[]).await;
     ripple.wait_streaming("metrics-db").await;
     let web_port = free_port();

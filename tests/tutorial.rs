@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::pg::PgCluster;
-use crate::support::ripple::{free_port, Ripple, TutorialConfig};
+use crate::support::ripple::{Ripple, TutorialConfig};
 use crate::support::sse::SseClient;
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -109,16 +109,8 @@ async fn assert_results_match(ripple: &Ripple, db: &tokio_postgres::Client) {
 #[tokio::test(flavor = "multi_thread")]
 async fn tutorial_step_8_end_to_end() {
     let pg = PgCluster::shared();
-    let database = pg.create_database("tutorial").await;
-    let db = pg.client(&database).await;
-    db.batch_execute(include_str!("../config/init.sql")).await.expect("init.sql");
-
-    let config = TutorialConfig {
-        database: database.clone(),
-        pg_port: pg.port,
-        api_port: free_port(),
-        sse_port: free_port(),
-    };
+    let (config, db) = TutorialConfig::create("tutorial").await;
+    let database = config.database.clone();
     let ripple = Ripple::start(&config.render(), config.api_port, &[]).await;
     ripple.wait_streaming("metrics-db").await;
 
@@ -241,15 +233,8 @@ async fn tutorial_step_8_end_to_end() {
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_with_existing_slot_serves_correct_results() {
     let pg = PgCluster::shared();
-    let database = pg.create_database("restart").await;
-    let db = pg.client(&database).await;
-    db.batch_execute(include_str!("../config/init.sql")).await.expect("init.sql");
-    let config = TutorialConfig {
-        database: database.clone(),
-        pg_port: pg.port,
-        api_port: free_port(),
-        sse_port: free_port(),
-    };
+    let (config, db) = TutorialConfig::create("restart").await;
+    let database = config.database.clone();
 
     let first = Ripple::start(&config.render(), config.api_port, &[]).await;
     first.wait_streaming("metrics-db").await;

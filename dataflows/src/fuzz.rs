@@ -6,21 +6,9 @@
 //! and, when that succeeds, evaluated. Errors are fine; panics are bugs.
 
 use crate::plan::Op;
+use crate::testing::XorShift;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
+impl XorShift {
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len())]
     }
@@ -106,11 +94,11 @@ const FUNCTIONS: &[&str] = &[
     "elementId",
 ];
 
-fn expression(rng: &mut Rng, depth: usize) -> String {
+fn expression(rng: &mut XorShift, depth: usize) -> String {
     if depth == 0 {
         return rng.pick(ATOMS).to_string();
     }
-    let sub = |rng: &mut Rng| expression(rng, depth - 1);
+    let sub = |rng: &mut XorShift| expression(rng, depth - 1);
     match rng.below(12) {
         0..=2 => format!("({} {} {})", sub(rng), rng.pick(BINARY), sub(rng)),
         3 => format!("NOT {}", sub(rng)),
@@ -146,7 +134,7 @@ fn check(text: &str) -> usize {
 
 #[test]
 fn random_expressions_never_panic() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     let bindings = "UNWIND [null, 0, -1, 2.5, 'z', [1, 2], {k: 'v'}, true] AS x";
     let mut evaluated = 0;
     for _ in 0..4000 {

@@ -19,6 +19,8 @@ pub mod value;
 
 #[cfg(test)]
 mod fuzz;
+#[cfg(test)]
+mod testing;
 
 pub use value::{Element, Node, Relationship, Value};
 

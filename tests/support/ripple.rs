@@ -37,6 +37,22 @@ pub struct TutorialConfig {
 }
 
 impl TutorialConfig {
+    /// A fresh database on the shared test cluster, loaded with the tutorial's `init.sql`,
+    /// and the tutorial's config pointed at it with free ports; also a client of it.
+    pub async fn create(prefix: &str) -> (TutorialConfig, tokio_postgres::Client) {
+        let pg = crate::support::pg::PgCluster::shared();
+        let database = pg.create_database(prefix).await;
+        let db = pg.client(&database).await;
+        db.batch_execute(include_str!("../../config/init.sql")).await.expect("init.sql");
+        let config = TutorialConfig {
+            database,
+            pg_port: pg.port,
+            api_port: free_port(),
+            sse_port: free_port(),
+        };
+        (config, db)
+    }
+
     /// The config text.
     pub fn render(&self) -> String {
         let shipped =

@@ -1982,21 +1982,7 @@ mod tests {
         assert!(results[0].is_ok(), "{results:?}");
     }
 
-    /// A small xorshift generator, so the fuzz test is deterministic without dependencies.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
+    use crate::testing::XorShift;
 
     const FRAGMENTS: &[&str] = &[
         "MATCH",

@@ -58,8 +58,11 @@ const SCOPE: &[&str] = &[
     "expressions/mathematical",
 ];
 
-/// A scenario still running after this is abandoned and reported as a timeout.
-const SCENARIO_LIMIT: Duration = Duration::from_secs(10);
+/// A scenario still running after this is abandoned and reported as a timeout. The limit only
+/// guards against hangs: the slowest scenario (7 251 single-node transactions into one
+/// aggregate) takes a few seconds, and a loaded 2-core CI machine must not turn that into a
+/// failure.
+const SCENARIO_LIMIT: Duration = Duration::from_secs(60);
 
 /// After this many timeouts the remaining scenarios are not run: abandoned scenarios may keep
 /// spinning on the (two) cores and slow every later one into a timeout too.

@@ -32,6 +32,8 @@ mod pgoutput;
 mod replication;
 mod store;
 mod tables;
+#[cfg(test)]
+mod testing;
 mod text;
 
 use std::sync::Arc;

@@ -978,20 +978,7 @@ mod tests {
         }
     }
 
-    /// xorshift64: deterministic, so a failure reproduces.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use super::super::testing::Rng;
 
     /// Random strings over the characters the parsers care about, for every OID with a rule:
     /// each must give `Ok` or `Err`, never a panic.
