@@ -265,10 +265,13 @@ async fn run_stream(
         };
         let received = now_us();
         buffer.extend_from_slice(&chunk);
-        // Complete events end with a blank line.
-        while let Some(end) = find_double_newline(&buffer) {
-            let block: Vec<u8> = buffer.drain(..end + 2).collect();
-            let text = String::from_utf8_lossy(&block);
+        // Complete events end with a blank line. Walk them with a cursor and drop the
+        // consumed prefix once per chunk (a burst of thousands of events must stay linear).
+        let mut consumed = 0;
+        while let Some(end) = find_double_newline(&buffer[consumed..]) {
+            let block = &buffer[consumed..consumed + end + 2];
+            consumed += end + 2;
+            let text = String::from_utf8_lossy(block);
             let mut id = None;
             let mut data = String::new();
             for line in text.lines() {
@@ -308,6 +311,7 @@ async fn run_stream(
                 ));
             }
         }
+        buffer.drain(..consumed);
     }
     false
 }
