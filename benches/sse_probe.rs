@@ -12,6 +12,8 @@
 //!
 //! * It writes `--ready-file` once every client has its response headers (so the load starts
 //!   only when everyone listens), and stops when `--stop-file` appears or after `--max-secs`.
+//!   If the stop file holds a number N, each client first reads on until it has N events
+//!   (at most 30 s more), so events still in flight are counted, not cut off.
 //! * Latency: for every event whose rows carry `updated_at` (the tutorial's metrics table,
 //!   stamped with `clock_timestamp()` in UTC by the load), receipt time minus the newest
 //!   `updated_at` in the event, both on this machine's clock.
@@ -44,6 +46,11 @@ struct Args {
     series: Option<String>,
     check_gaps: bool,
 }
+
+/// Events every client should get: the stop file's content, if it is a number. After the
+/// stop file appears each client keeps reading until it has that many (or 30 s pass), so
+/// events still in flight are counted, not cut off.
+static EXPECT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn parse_args() -> Args {
     let mut args = Args {
@@ -247,10 +254,21 @@ async fn run_stream(
     let record_lines = index == 0 && args.events_csv.is_some();
     let mut stream = response.bytes_stream();
     let mut buffer: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut grace: Option<tokio::time::Instant> = None;
+    if *stop.borrow() {
+        grace = Some(tokio::time::Instant::now() + Duration::from_secs(30));
+    }
     loop {
+        if grace.is_some() && result.events >= EXPECT.load(Ordering::SeqCst) {
+            break;
+        }
         let chunk = tokio::select! {
             chunk = stream.next() => chunk,
-            _ = stop.changed() => break,
+            _ = stop.changed(), if grace.is_none() => {
+                grace = Some(tokio::time::Instant::now() + Duration::from_secs(30));
+                continue;
+            }
+            _ = tokio::time::sleep_until(grace.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))), if grace.is_some() => break,
         };
         let chunk = match chunk {
             Some(Ok(c)) => c,
@@ -370,6 +388,8 @@ async fn main() {
         }
         if let Some(path) = &args.stop_file {
             if std::path::Path::new(path).exists() {
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                EXPECT.store(text.trim().parse().unwrap_or(0), Ordering::SeqCst);
                 break;
             }
         }
