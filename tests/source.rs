@@ -454,6 +454,10 @@ const TYPES: &[(&str, &str, &str)] = &[
     ("f8nan", "float8", "'NaN'"),
     ("f8inf", "float8", "'-Infinity'"),
     ("num", "numeric(12,3)", "12345.678"),
+    ("numbig", "numeric", "-123456789012345678901234567890.000000000000000000000000000001"),
+    ("numscale", "numeric(20,10)", "1.5"),
+    ("numnan", "numeric", "'NaN'"),
+    ("numinf", "numeric", "'-Infinity'"),
     ("bp", "char(4)", "'ab'"),
     ("t", "text", "E'line1\\nline2 \"q\" \\\\ back'"),
     ("vc", "varchar(10)", "'vc'"),
@@ -513,8 +517,13 @@ async fn types_round_trip_identically_through_bootstrap_and_stream() {
     let returns: Vec<String> = names.iter().map(|n| format!("t.{n}")).collect();
     let cypher = format!("MATCH (t:ty) RETURN t.id, {}", returns.join(", "));
     let api_port = free_port();
-    let queries =
-        [("types", "ty", cypher.as_str()), ("fence", "fence", "MATCH (f:fence) RETURN f.id")];
+    let arith = "MATCH (t:ty) WHERE t.numscale = 1.5 AND t.numbig < -1 \
+                 RETURN t.numbig + 1 AS next, t.numscale * 11 - t.num + t.num AS exact";
+    let queries = [
+        ("types", "ty", cypher.as_str()),
+        ("arith", "ty", arith),
+        ("fence", "fence", "MATCH (f:fence) RETURN f.id"),
+    ];
     let ripple =
         Ripple::start(&config(&database, pg.port, api_port, None, &queries), api_port, &[]).await;
     ripple.wait_streaming("pg").await;
@@ -540,6 +549,23 @@ async fn types_round_trip_identically_through_bootstrap_and_stream() {
     assert_eq!(full["jb"], json!({"a": [1, 2.5, "x"], "b": {"c": null}}));
     assert_eq!(full["at"], json!(["a b", "c,d", null, "NULL", "", "q\"uote"]));
     assert_eq!(full["a4"], json!([[1, 2], [3, 4]]));
+    // numeric: every digit, as a JSON number; trailing zeros of the scale are not kept.
+    let numbig = "-123456789012345678901234567890.000000000000000000000000000001";
+    assert_eq!(serde_json::to_string(&full["numbig"]).unwrap(), numbig);
+    assert_eq!(serde_json::to_string(&full["numscale"]).unwrap(), "1.5");
+    assert_eq!(serde_json::to_string(&full["anum"]).unwrap(), "[1.5,null]");
+    assert_eq!((&full["numnan"], &full["numinf"]), (&json!("NaN"), &json!("-Infinity")));
+    // Exact arithmetic and comparisons in Cypher.
+    ripple
+        .wait_for("the arithmetic query", || async {
+            let rows = ripple.results("arith").await;
+            rows.len() == 2
+                && rows.iter().all(|row| {
+                    serde_json::to_string(row).unwrap()
+                        == r#"{"next":-123456789012345678901234567889.000000000000000000000000000001,"exact":16.5}"#
+                })
+        })
+        .await;
     assert_eq!(full["bp"], json!("ab"));
     drop(ripple);
     pg.drop_slots(&database).await;

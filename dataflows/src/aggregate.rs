@@ -7,6 +7,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
+use crate::decimal::Decimal;
 use crate::eval::orderability;
 use crate::plan::{Aggregate, AggregateFunction};
 use crate::value::Value;
@@ -51,6 +52,7 @@ fn one(function: AggregateFunction, values: &[(Value, i64)]) -> Value {
             match sum(values) {
                 Some(Value::Int(total)) => Value::float(total as f64 / count as f64),
                 Some(Value::Float(total)) => Value::float(total.0 / count as f64),
+                Some(Value::Decimal(total)) => Value::float(total.to_f64() / count as f64),
                 _ => Value::Null,
             }
         }
@@ -66,8 +68,22 @@ fn one(function: AggregateFunction, values: &[(Value, i64)]) -> Value {
 }
 
 /// Integer sum while every value is an integer (falling back to float on overflow), float
-/// once any is; `None` if a value is not a number.
+/// once any is; an exact decimal if any value is a decimal and none a float (`avg` of
+/// decimals is then a float); `None` if a value is not a number.
 fn sum(values: &[(Value, i64)]) -> Option<Value> {
+    let any = |kind: fn(&Value) -> bool| values.iter().any(|(v, _)| kind(v));
+    if !any(|v| matches!(v, Value::Float(_))) && any(|v| matches!(v, Value::Decimal(_))) {
+        let mut total = Decimal::from(0);
+        for (v, n) in values {
+            let term = match v {
+                Value::Int(i) => Decimal::from(*i),
+                Value::Decimal(d) => d.clone(),
+                _ => return None,
+            };
+            total = total.add(&term.mul(&Decimal::from(*n)));
+        }
+        return Some(Value::Decimal(total));
+    }
     let mut int: Option<i64> = Some(0);
     let mut float = 0.0f64;
     let mut any_float = false;
@@ -81,6 +97,7 @@ fn sum(values: &[(Value, i64)]) -> Option<Value> {
                 any_float = true;
                 float += f.0 * *n as f64;
             }
+            Value::Decimal(d) => float += d.to_f64() * *n as f64,
             _ => return None,
         }
     }
@@ -153,5 +170,16 @@ mod tests {
         let values = [(Value::Int(2), 1), (Value::float(1.5), 1)];
         assert_eq!(run(agg(AggregateFunction::Min, false), &values), Value::float(1.5));
         assert_eq!(run(agg(AggregateFunction::Sum, false), &values), Value::float(3.5));
+    }
+
+    #[test]
+    fn decimal_sums_are_exact() {
+        let dec = |t: &str| Value::Decimal(Decimal::parse(t).unwrap());
+        let values = [(dec("0.1"), 3), (Value::Int(i64::MAX), 2), (dec("-0.3"), 1)];
+        let sum = run(agg(AggregateFunction::Sum, false), &values);
+        assert_eq!(sum, dec("18446744073709551614"));
+        let with_float = [(dec("0.5"), 1), (Value::float(0.25), 1)];
+        assert_eq!(run(agg(AggregateFunction::Sum, false), &with_float), Value::float(0.75));
+        assert_eq!(run(agg(AggregateFunction::Max, false), &values), Value::Int(i64::MAX));
     }
 }

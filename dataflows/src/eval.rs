@@ -5,6 +5,9 @@
 //! * Numbers: integers and floats compare and add across types (`1 = 1.0` is true); integer
 //!   arithmetic is checked (overflow is an error, never a wrap); `/` and `%` on two integers
 //!   stay integral and dividing by integer zero is an error; `^` is always a float.
+//! * Decimals (PostgreSQL `numeric`) compare exactly with integers and decimals, and as floats
+//!   with floats; `+`, `-`, `*` between decimals and integers are exact decimals; with a float,
+//!   and for `/`, `%`, `^` and the math functions, a decimal is converted to the nearest float.
 //! * Comparisons between values of different kinds (a number and a string, say) are `null`,
 //!   not an error and not false; `=` between different kinds is `false`.
 //!
@@ -15,6 +18,7 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use crate::cypher::ast::{CmpOp, Quantifier, Span};
+use crate::decimal::Decimal;
 use crate::plan::{ArithOp, Expr, Function, StringOp};
 use crate::value::{Properties, Value};
 
@@ -225,6 +229,7 @@ fn negate(v: Value) -> Result<Value> {
             .map(Value::Int)
             .ok_or_else(|| EvalError::new(format!("integer overflow in -({i})"), None)),
         Value::Float(f) => Ok(Value::float(-f.0)),
+        Value::Decimal(d) => Ok(Value::Decimal(d.neg())),
         other => Err(EvalError::new(format!("cannot negate {} {other}", other.type_name()), None)),
     }
 }
@@ -256,7 +261,17 @@ fn arith(op: ArithOp, a: Value, b: Value, span: Span) -> Result<Value> {
             };
             r.map(Int).ok_or_else(overflow)
         }
-        (Int(_) | Float(_), Int(_) | Float(_)) => {
+        (Int(_) | Value::Decimal(_), Int(_) | Value::Decimal(_))
+            if matches!(op, ArithOp::Add | ArithOp::Sub | ArithOp::Mul) =>
+        {
+            let (x, y) = (as_decimal(&a), as_decimal(&b));
+            Ok(Value::Decimal(match op {
+                ArithOp::Add => x.add(&y),
+                ArithOp::Sub => x.sub(&y),
+                _ => x.mul(&y),
+            }))
+        }
+        (Int(_) | Float(_) | Value::Decimal(_), Int(_) | Float(_) | Value::Decimal(_)) => {
             let (x, y) = (as_f64(&a), as_f64(&b));
             Ok(Value::float(match op {
                 ArithOp::Add => x + y,
@@ -288,8 +303,23 @@ fn as_f64(v: &Value) -> f64 {
     match v {
         Value::Int(i) => *i as f64,
         Value::Float(f) => f.0,
+        Value::Decimal(d) => d.to_f64(),
         _ => f64::NAN,
     }
+}
+
+/// An integer or decimal as a decimal (anything else is zero; callers match first).
+fn as_decimal(v: &Value) -> Decimal {
+    match v {
+        Value::Int(i) => Decimal::from(*i),
+        Value::Decimal(d) => d.clone(),
+        _ => Decimal::from(0),
+    }
+}
+
+/// Whether `v` is an integer, float or decimal.
+fn is_number(v: &Value) -> bool {
+    matches!(v, Value::Int(_) | Value::Float(_) | Value::Decimal(_))
 }
 
 /// openCypher equality: `None` is null (unknown).
@@ -298,7 +328,10 @@ pub fn equals(a: &Value, b: &Value) -> Option<bool> {
     match (a, b) {
         (Null, _) | (_, Null) => None,
         (Int(x), Int(y)) => Some(x == y),
-        (Int(_) | Float(_), Int(_) | Float(_)) => Some(as_f64(a) == as_f64(b)),
+        (Int(_) | Value::Decimal(_), Int(_) | Value::Decimal(_)) => {
+            Some(as_decimal(a).cmp_numeric(&as_decimal(b)) == Ordering::Equal)
+        }
+        _ if is_number(a) && is_number(b) => Some(as_f64(a) == as_f64(b)),
         (Bool(x), Bool(y)) => Some(x == y),
         (Str(x), Str(y)) => Some(x == y),
         (List(x), List(y)) => {
@@ -346,7 +379,10 @@ pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     use Value::*;
     match (a, b) {
         (Int(x), Int(y)) => Some(x.cmp(y)),
-        (Int(_) | Float(_), Int(_) | Float(_)) => as_f64(a).partial_cmp(&as_f64(b)),
+        (Int(_) | Value::Decimal(_), Int(_) | Value::Decimal(_)) => {
+            Some(as_decimal(a).cmp_numeric(&as_decimal(b)))
+        }
+        _ if is_number(a) && is_number(b) => as_f64(a).partial_cmp(&as_f64(b)),
         (Str(x), Str(y)) => Some(x.cmp(y)),
         (Bool(x), Bool(y)) => Some(x.cmp(y)),
         (List(x), List(y)) => {
@@ -375,7 +411,7 @@ pub fn orderability(a: &Value, b: &Value) -> Ordering {
             Value::Path(_) => 4,
             Value::Str(_) => 5,
             Value::Bool(_) => 6,
-            Value::Int(_) | Value::Float(_) => 7,
+            Value::Int(_) | Value::Float(_) | Value::Decimal(_) => 7,
             Value::Null => 8,
         }
     }
@@ -390,8 +426,8 @@ pub fn orderability(a: &Value, b: &Value) -> Ordering {
             x.len().cmp(&y.len())
         }
         (Value::Float(x), Value::Float(y)) if x.0.is_nan() || y.0.is_nan() => x.cmp(y),
-        (Value::Float(x), Value::Int(_)) if x.0.is_nan() => Ordering::Greater,
-        (Value::Int(_), Value::Float(y)) if y.0.is_nan() => Ordering::Less,
+        (Value::Float(x), Value::Int(_) | Value::Decimal(_)) if x.0.is_nan() => Ordering::Greater,
+        (Value::Int(_) | Value::Decimal(_), Value::Float(y)) if y.0.is_nan() => Ordering::Less,
         _ => compare(a, b).unwrap_or_else(|| rank(a).cmp(&rank(b)).then_with(|| a.cmp(b))),
     }
 }
@@ -399,8 +435,10 @@ pub fn orderability(a: &Value, b: &Value) -> Ordering {
 fn compare_op(op: CmpOp, a: &Value, b: &Value) -> Option<bool> {
     // An ordering comparison involving NaN is false, not unknown.
     let is_nan = |v: &Value| matches!(v, Value::Float(f) if f.0.is_nan());
-    let numbers = |v: &Value| matches!(v, Value::Int(_) | Value::Float(_));
-    if !matches!(op, CmpOp::Eq | CmpOp::Ne) && numbers(a) && numbers(b) && (is_nan(a) || is_nan(b))
+    if !matches!(op, CmpOp::Eq | CmpOp::Ne)
+        && is_number(a)
+        && is_number(b)
+        && (is_nan(a) || is_nan(b))
     {
         return Some(false);
     }
@@ -472,6 +510,7 @@ fn call(f: Function, args: Vec<Value>, span: Span) -> Result<Value> {
     let float_fn = |name: &str, op: fn(f64) -> f64| match &arg {
         Value::Int(i) => Ok(Value::float(op(*i as f64))),
         Value::Float(x) => Ok(Value::float(op(x.0))),
+        Value::Decimal(d) => Ok(Value::float(op(d.to_f64()))),
         other => Err(type_error(name, other)),
     };
     let string = |name: &str| match &arg {
@@ -493,12 +532,15 @@ fn call(f: Function, args: Vec<Value>, span: Span) -> Result<Value> {
         Function::ToString => match &arg {
             Value::Str(_) => Ok(arg),
             Value::Float(x) => Ok(Value::Str(format_float(x.0).into())),
-            Value::Int(_) | Value::Bool(_) => Ok(Value::Str(arg.to_string().into())),
+            Value::Int(_) | Value::Bool(_) | Value::Decimal(_) => {
+                Ok(Value::Str(arg.to_string().into()))
+            }
             other => Err(type_error("toString", other)),
         },
         Function::ToInteger => Ok(match &arg {
             Value::Int(_) => arg,
             Value::Float(x) => float_to_int(x.0),
+            Value::Decimal(d) => d.trunc_to_i64().map_or(Value::Null, Value::Int),
             Value::Str(s) => match s.trim().parse::<i64>() {
                 Ok(i) => Value::Int(i),
                 Err(_) => s.trim().parse::<f64>().map_or(Value::Null, float_to_int),
@@ -509,6 +551,7 @@ fn call(f: Function, args: Vec<Value>, span: Span) -> Result<Value> {
         Function::ToFloat => Ok(match &arg {
             Value::Float(_) => arg,
             Value::Int(i) => Value::float(*i as f64),
+            Value::Decimal(d) => Value::float(d.to_f64()),
             Value::Str(s) => s.trim().parse::<f64>().map(Value::float).unwrap_or(Value::Null),
             other => return Err(type_error("toFloat", other)),
         }),
@@ -527,10 +570,12 @@ fn call(f: Function, args: Vec<Value>, span: Span) -> Result<Value> {
                 .checked_abs()
                 .map(Value::Int)
                 .ok_or_else(|| EvalError::new(format!("integer overflow in abs({i})"), Some(span))),
+            Value::Decimal(d) => Ok(Value::Decimal(d.abs())),
             _ => float_fn("abs", f64::abs),
         },
         Function::Sign => match &arg {
             Value::Int(i) => Ok(Value::Int(i.signum())),
+            Value::Decimal(d) => Ok(Value::Int(d.signum())),
             Value::Float(x) if x.0 == 0.0 => Ok(Value::Int(0)),
             Value::Float(x) => Ok(Value::Int(x.0.signum() as i64)),
             other => Err(type_error("sign", other)),
@@ -813,6 +858,28 @@ mod tests {
             ],
         );
         assert_eq!(eval(chain), Value::Bool(false));
+    }
+
+    #[test]
+    fn decimals_are_exact_with_integers_and_float_with_floats() {
+        let dec = |t: &str| Value::Decimal(Decimal::parse(t).unwrap());
+        let arith = |op, a: Value, b: Value| eval(Expr::Arith(op, lit(a), lit(b), Span::new(0, 1)));
+        assert_eq!(arith(ArithOp::Add, dec("0.1"), dec("0.2")), dec("0.3"));
+        assert_eq!(arith(ArithOp::Sub, Value::Int(1), dec("0.01")), dec("0.99"));
+        assert_eq!(
+            arith(ArithOp::Mul, dec("1.5"), Value::Int(i64::MAX)),
+            dec("13835058055282163710.5")
+        );
+        assert_eq!(arith(ArithOp::Add, dec("0.5"), Value::float(0.25)), Value::float(0.75));
+        assert_eq!(arith(ArithOp::Div, dec("1"), Value::Int(4)), Value::float(0.25));
+        assert_eq!(equals(&dec("2.0"), &Value::Int(2)), Some(true));
+        assert_eq!(equals(&dec("0.1"), &Value::float(0.1)), Some(true));
+        assert_eq!(equals(&dec("9007199254740993"), &Value::Int(9007199254740992)), Some(false));
+        assert_eq!(compare(&dec("-1.5"), &Value::Int(-1)), Some(Ordering::Less));
+        assert_eq!(compare(&dec("2.5"), &Value::float(2.25)), Some(Ordering::Greater));
+        assert_eq!(compare(&dec("1"), &Value::str("1")), None);
+        assert_eq!(orderability(&dec("3"), &Value::float(f64::NAN)), Ordering::Less);
+        assert_eq!(eval(Expr::Neg(lit(dec("1.5")))), dec("-1.5"));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 pub mod aggregate;
 pub mod cypher;
+pub mod decimal;
 pub mod eval;
 pub mod plan;
 pub mod runtime;

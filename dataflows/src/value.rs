@@ -13,6 +13,8 @@ use std::sync::Arc;
 use ordered_float::OrderedFloat;
 use serde::{Deserialize, Serialize};
 
+use crate::decimal::Decimal;
+
 /// A property map: sorted, so that its order and hash are deterministic across processes.
 pub type Properties = BTreeMap<Arc<str>, Value>;
 
@@ -27,6 +29,8 @@ pub enum Value {
     Int(i64),
     /// A 64-bit float. `OrderedFloat` gives the total order DD needs (NaN is greatest).
     Float(OrderedFloat<f64>),
+    /// An exact decimal (PostgreSQL `numeric`); see [`crate::decimal`] for its semantics.
+    Decimal(Decimal),
     /// A string.
     Str(Arc<str>),
     /// A list.
@@ -117,6 +121,8 @@ impl Value {
     ///
     /// Floats that JSON cannot represent (NaN, ±Infinity) become the strings `"NaN"`,
     /// `"Infinity"` and `"-Infinity"`, so that no value is silently turned into `null`.
+    /// A decimal becomes a JSON number with exactly its digits (serde_json's
+    /// `arbitrary_precision`), however many there are.
     /// A node becomes the map of its properties, as Drasi returns it.
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;
@@ -130,6 +136,9 @@ impl Value {
                 None if f.0 > 0.0 => J::String("Infinity".into()),
                 None => J::String("-Infinity".into()),
             },
+            Value::Decimal(d) => {
+                J::Number(d.as_str().parse().expect("decimal text is a JSON number"))
+            }
             Value::Str(s) => J::String(s.to_string()),
             Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
             Value::Map(map) => properties_to_json(map),
@@ -153,6 +162,7 @@ impl Value {
             Value::Bool(_) => "BOOLEAN",
             Value::Int(_) => "INTEGER",
             Value::Float(_) => "FLOAT",
+            Value::Decimal(_) => "DECIMAL",
             Value::Str(_) => "STRING",
             Value::List(_) => "LIST",
             Value::Map(_) => "MAP",
@@ -178,6 +188,7 @@ impl fmt::Display for Value {
                 write!(f, "{:.1}", x.0)
             }
             Value::Float(x) => write!(f, "{}", x.0),
+            Value::Decimal(d) => write!(f, "{d}"),
             Value::Str(s) => write!(f, "'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
             Value::List(items) => {
                 write!(f, "[")?;
@@ -251,6 +262,15 @@ mod tests {
         assert_eq!(Value::float(f64::NAN).to_json(), serde_json::json!("NaN"));
         assert_eq!(Value::float(f64::INFINITY).to_json(), serde_json::json!("Infinity"));
         assert_eq!(Value::float(2.5).to_json(), serde_json::json!(2.5));
+    }
+
+    #[test]
+    fn decimals_are_exact_json_numbers() {
+        let digits = "12345678901234567890123456789.000000000000000000001";
+        let value = Value::Decimal(Decimal::parse(digits).unwrap());
+        let json = serde_json::to_string(&value.to_json()).unwrap();
+        assert_eq!(json, digits);
+        assert_eq!(value.to_string(), digits);
     }
 
     #[test]

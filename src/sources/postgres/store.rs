@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use pgwire_replication::Lsn;
 use redb::{ReadableDatabase, TableDefinition};
+use ripple_dataflows::decimal::Decimal;
 use ripple_dataflows::value::{Node, Properties, Value};
 use serde::{Deserialize, Serialize};
 
@@ -29,8 +30,9 @@ use crate::config::PostgresSourceConfig;
 use crate::state::StateStore;
 
 /// Version of what a stored row means. Bump it when [`super::text::parse_text`] maps a type
-/// to a different `Value` (e.g. numeric becoming exact), so old rows are not mixed with new.
-const FORMAT: u32 = 1;
+/// to a different `Value`, so old rows are not mixed with new. 2: numeric is an exact decimal
+/// (it was a float).
+const FORMAT: u32 = 2;
 
 /// Position and fingerprint of every source, by source id.
 const SOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("postgres_sources");
@@ -91,9 +93,7 @@ impl SourceStore {
             return Ok(Err("the saved state is unreadable".into()));
         };
         if meta.fingerprint != self.fingerprint {
-            return Ok(Err(
-                "the saved state was made for other settings, tables or ripple version".into(),
-            ));
+            return Ok(Err(mismatch(&meta.fingerprint)));
         }
         let mut rows = Vec::new();
         match tx.open_table(ROWS) {
@@ -177,6 +177,19 @@ fn fingerprint(config: &PostgresSourceConfig, tables: &[TableInfo]) -> String {
     )
 }
 
+/// Why a saved fingerprint does not match: a row format from another ripple version is named
+/// as such, since the operator did not change anything.
+fn mismatch(saved: &str) -> String {
+    let current = format!("format {FORMAT};");
+    match saved.split_once(' ').and_then(|(_, rest)| rest.split_once(';')) {
+        Some((version, _)) if !saved.starts_with(&current) => format!(
+            "the saved state has row format {version} from another ripple version (this one \
+             writes format {FORMAT})"
+        ),
+        _ => "the saved state was made for other settings, tables or ripple version".into(),
+    }
+}
+
 /// The bincode encoding of one value of every kind a source produces, in hex: it changes
 /// when the engine's `Value` changes shape in a way that would misread stored rows.
 fn value_probe() -> String {
@@ -185,6 +198,7 @@ fn value_probe() -> String {
         Value::Bool(true),
         Value::Int(-2),
         Value::float(0.5),
+        Value::Decimal(Decimal::parse("-1.5").expect("a decimal")),
         Value::str("s"),
         Value::Map(Arc::new(Properties::from([(Arc::from("k"), Value::Int(1))]))),
     ]));
@@ -252,5 +266,27 @@ mod tests {
         assert_eq!(saved.rows, vec![(table, node("t:1", Value::float(f64::NAN)))]);
         let other_keys = SourceStore::new(state, &config(), &[info(&["id", "v"])]);
         assert!(other_keys.load().unwrap().is_err(), "other keys mean other element ids");
+    }
+
+    #[test]
+    fn rows_of_an_older_format_are_dropped_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateStore::open(&dir.path().join("state.redb")).unwrap();
+        let store = SourceStore::new(state, &config(), &[info(&["id"])]);
+        store.write(true, &[], Lsn::from_u64(10)).unwrap();
+        assert!(store.load().unwrap().is_ok());
+        let old = SourceStore {
+            fingerprint: store.fingerprint.replacen(&format!("format {FORMAT};"), "format 1;", 1),
+            ..store.clone()
+        };
+        old.write(true, &[], Lsn::from_u64(10)).unwrap();
+        let reason = store.load().unwrap().err().expect("an old format is not loaded");
+        assert_eq!(
+            reason,
+            format!(
+                "the saved state has row format 1 from another ripple version (this one writes \
+                 format {FORMAT})"
+            )
+        );
     }
 }

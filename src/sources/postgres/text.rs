@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ripple_dataflows::decimal::Decimal;
 use ripple_dataflows::value::Value;
 
 /// Built-in type OIDs (`pg_type.oid`, fixed across PostgreSQL versions).
@@ -82,7 +83,7 @@ pub struct TextError {
 /// | bool (16) | `Bool` from `t`/`f` |
 /// | int2, int4, int8, oid (21, 23, 20, 26) | `Int` |
 /// | float4, float8 (700, 701) | `Float`, including `NaN`, `Infinity`, `-Infinity` |
-/// | numeric (1700) | `Float` (lossy, see below) |
+/// | numeric (1700) | `Decimal`, exact; `NaN`, `Infinity`, `-Infinity` become `Float` |
 /// | text, varchar, name, "char" (25, 1043, 19, 18), uuid (2950) | `Str` as given |
 /// | bpchar (1042) | `Str` without its trailing padding spaces |
 /// | json, jsonb (114, 3802) | the JSON as `Map`/`List`/`Str`/`Int`/`Float`/`Bool`/`Null` |
@@ -94,8 +95,9 @@ pub struct TextError {
 /// | anything else (enums, domains, user types …) | `Str` as given |
 ///
 /// Choices worth knowing:
-/// * numeric becomes an f64 for now, so it loses digits beyond ~15 significant ones; exact
-///   decimals are a planned change. A numeric too large for f64 is an error, not infinity.
+/// * numeric keeps every digit (an exact [`Decimal`] of any size). Its special values have no
+///   decimal form and become the floats they name, which compare and print the same way.
+///   Trailing fraction zeros are not kept (`1.50` is `1.5`), so equal numbers are one value.
 /// * bpchar drops trailing spaces (as Drasi does): SQL compares `char(n)` ignoring them, so
 ///   `'ab'` and `'ab  '` should be equal values here too.
 /// * Timestamps outside the ISO range stay readable rather than becoming ISO-8601 expanded years:
@@ -117,7 +119,8 @@ fn convert(type_oid: u32, text: &str) -> Result<Value, String> {
     match type_oid {
         oid::BOOL => parse_bool(text),
         oid::INT2 | oid::INT4 | oid::INT8 | oid::OID => parse_int(text),
-        oid::FLOAT4 | oid::FLOAT8 | oid::NUMERIC => parse_float(text),
+        oid::FLOAT4 | oid::FLOAT8 => parse_float(text),
+        oid::NUMERIC => parse_numeric(text),
         oid::BPCHAR => Ok(Value::str(text.trim_end_matches(' '))),
         // Kept verbatim: their ISO / iso_8601 text is already the portable form.
         oid::TEXT
@@ -234,6 +237,14 @@ fn parse_float(text: &str) -> Result<Value, String> {
         Ok(x) if x.is_finite() => Ok(Value::float(x)),
         Ok(_) => Err("out of range for a 64-bit float".to_string()),
         Err(_) => Err("not a number".to_string()),
+    }
+}
+
+/// PostgreSQL's numeric output: plain digits (never an exponent) or a special value.
+fn parse_numeric(text: &str) -> Result<Value, String> {
+    match text {
+        "NaN" | "Infinity" | "-Infinity" => parse_float(text),
+        _ => Decimal::parse(text).map(Value::Decimal).map_err(|_| "not a number".to_string()),
     }
 }
 
@@ -618,17 +629,21 @@ mod tests {
         assert_eq!(err(oid::FLOAT8, "1e400").reason, "out of range for a 64-bit float");
     }
 
+    fn dec(text: &str) -> Value {
+        Value::Decimal(Decimal::parse(text).unwrap())
+    }
+
     #[test]
-    fn numeric_as_float() {
-        assert_eq!(ok(oid::NUMERIC, "12345.678"), Value::float(12345.678));
-        assert_eq!(ok(oid::NUMERIC, "1.50"), Value::float(1.5));
-        assert_eq!(ok(oid::NUMERIC, "0.000001"), Value::float(1e-6));
+    fn numeric_exact() {
+        assert_eq!(ok(oid::NUMERIC, "12345.678"), dec("12345.678"));
+        assert_eq!(ok(oid::NUMERIC, "1.50"), dec("1.5"));
+        assert_eq!(ok(oid::NUMERIC, "0.000001"), dec("0.000001"));
+        let huge = format!("1{}.000000000000000000000000000001", "0".repeat(400));
+        assert_eq!(ok(oid::NUMERIC, &huge).to_string(), huge);
         assert_eq!(ok(oid::NUMERIC, "-Infinity"), Value::float(f64::NEG_INFINITY));
         assert!(matches!(ok(oid::NUMERIC, "NaN"), Value::Float(x) if x.0.is_nan()));
-        let huge = format!("1{}", "0".repeat(400));
-        let e = err(oid::NUMERIC, &huge);
-        assert_eq!(e.reason, "out of range for a 64-bit float");
-        assert_eq!(e.type_name, "numeric");
+        let e = err(oid::NUMERIC, "1e5");
+        assert_eq!((e.type_name, e.reason.as_str()), ("numeric", "not a number"));
     }
 
     #[test]
@@ -938,7 +953,7 @@ mod tests {
             (oid::INT4, "1", Value::Int(1)),
             (oid::INT2, "-32768", Value::Int(-32768)),
             (oid::INT8, "9223372036854775807", Value::Int(i64::MAX)),
-            (oid::NUMERIC, "12345.678", Value::float(12345.678)),
+            (oid::NUMERIC, "12345.678", dec("12345.678")),
             (oid::FLOAT4, "3.14159", Value::float(3.14159)),
             (oid::FLOAT8, "0.1", Value::float(0.1)),
             (oid::BOOL, "t", Value::Bool(true)),
