@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ripple_dataflows::cypher::property_keys;
 use ripple_dataflows::plan::{CompileOptions, JoinSpec, QueryPlan};
 use ripple_dataflows::runtime::{
     ChangeSet, QueryEvent, QuerySpec, Row, Runtime, RuntimeError, Time,
@@ -26,6 +27,7 @@ use serde_json::{Map, Value as Json};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::config::QueryConfig;
+use crate::sources::ColumnReport;
 
 /// How many events a slow subscriber may fall behind before it misses some.
 pub const EVENT_BUFFER: usize = 4096;
@@ -61,10 +63,13 @@ pub enum QueryUpdate {
     },
 }
 
-/// Live counters of one query. The row count starts from a peek taken when the query is
-/// installed, so it is exact for queries added while data already exists.
+/// Live counters of one query, and its last problem. The row count starts from a peek taken
+/// when the query is installed, so it is exact for queries added while data already exists.
 #[derive(Debug, Default)]
 pub struct QueryStats {
+    /// The last change to its input that the query cannot follow (a column it reads was
+    /// dropped, renamed or retyped); it keeps running.
+    pub last_error: Mutex<Option<String>>,
     /// Rows in the result now.
     pub rows: AtomicI64,
     /// Change sets emitted.
@@ -357,6 +362,28 @@ impl Queries {
             }
         });
         Ok(())
+    }
+
+    /// A source reports an ALTER TABLE change to a column. Each query that takes the table
+    /// from that source (`nodes` empty or naming its label) and names the column as a property
+    /// keeps running and reports the change as its `last_error`, with a warning in the log.
+    pub fn column_changed(&self, report: &ColumnReport) {
+        for entry in self.all() {
+            let takes_table = entry.config.sources.iter().any(|source| {
+                source.source_id == report.source_id
+                    && (source.nodes.is_empty() || source.nodes.contains(&report.label))
+            });
+            if !takes_table || !property_keys(&entry.config.query).contains(report.column.as_str())
+            {
+                continue;
+            }
+            let error = format!(
+                "source '{}', table '{}': {}",
+                report.source_id, report.label, report.message
+            );
+            tracing::warn!(message = "A column the query reads changed.", query = %entry.config.id, %error);
+            *entry.stats.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+        }
     }
 
     /// The query, if it exists.

@@ -66,14 +66,21 @@ pub async fn run(
 
     let mut tasks = Vec::new();
     let mut source_entries = BTreeMap::new();
+    let labels = Arc::new(sources::LabelClaims::default());
     for source in &config.sources {
         let status = Arc::new(SourceStatus::default());
         match source {
             SourceConfig::Postgres(pg) if pg.auto_start => {
+                let queries = queries.clone();
+                let links = sources::SourceLinks {
+                    columns: Arc::new(move |report| queries.column_changed(&report)),
+                    labels: labels.clone(),
+                };
                 tasks.push(tokio::spawn(sources::postgres::run(
                     pg.clone(),
                     runtime.clone(),
                     status.clone(),
+                    links,
                     store.clone(),
                     shutdown.clone(),
                 )));

@@ -716,3 +716,200 @@ async fn two_sources_in_one_server_each_follow_their_database() {
     pg.drop_slots(&first).await;
     pg.drop_slots(&second).await;
 }
+
+/// `ssl_mode: require` in a one-table config over `database`.
+fn require_tls_config(database: &str, pg_port: u16, api_port: u16) -> String {
+    let queries = [("items", "items", "MATCH (i:items) RETURN i.id, i.name")];
+    config(database, pg_port, api_port, None, &queries)
+        .replace("    user: postgres\n", "    user: postgres\n    ssl_mode: require\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ssl_mode_require_encrypts_both_connections_and_fails_clearly_without_tls() {
+    let schema = "CREATE TABLE items (id int PRIMARY KEY, name text);
+                  CREATE PUBLICATION pub FOR ALL TABLES;
+                  INSERT INTO items VALUES (1, 'bootstrapped');";
+
+    // The shared cluster has no TLS: `require` must fail, saying so, not fall back.
+    let plain = PgCluster::shared();
+    let database = plain.create_database("notls").await;
+    plain.client(&database).await.batch_execute(schema).await.expect("schema");
+    let api_port = free_port();
+    let ripple =
+        Ripple::start(&require_tls_config(&database, plain.port, api_port), api_port, &[]).await;
+    ripple
+        .wait_for("the source to fail", || async {
+            source_status(&ripple).await["state"] == "failed"
+        })
+        .await;
+    let error = source_status(&ripple).await["last_error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        error.contains("ssl_mode is 'require'") && error.contains("does not accept TLS"),
+        "{error}"
+    );
+    drop(ripple);
+
+    // A cluster with TLS and a self-signed certificate: both connections use it.
+    let tls = PgCluster::start();
+    tls.enable_ssl().await;
+    let database = tls.create_database("tls").await;
+    let db = tls.client(&database).await;
+    db.batch_execute(schema).await.expect("schema");
+    let api_port = free_port();
+    let ripple =
+        Ripple::start(&require_tls_config(&database, tls.port, api_port), api_port, &[]).await;
+    ripple.wait_streaming("pg").await;
+    db.batch_execute("INSERT INTO items VALUES (2, 'streamed')").await.expect("insert");
+    ripple
+        .wait_for("the streamed row", || async { ripple.results("items").await.len() == 2 })
+        .await;
+    let connections: Vec<(String, bool)> = db
+        .query(
+            "SELECT a.backend_type, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.application_name = 'ripple' ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("pg_stat_ssl")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let kinds: std::collections::BTreeSet<&str> =
+        connections.iter().map(|(kind, _)| kind.as_str()).collect();
+    assert_eq!(kinds, ["client backend", "walsender"].into(), "{connections:?}");
+    assert!(
+        connections.iter().all(|(_, ssl)| *ssl),
+        "every ripple connection uses TLS: {connections:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn altered_columns_follow_the_new_schema_and_are_reported_on_the_queries_reading_them() {
+    let pg = PgCluster::shared();
+    let database = pg.create_database("alter").await;
+    let db = pg.client(&database).await;
+    db.batch_execute(
+        "CREATE TABLE products (id int PRIMARY KEY, name text, price numeric, stock int);
+         CREATE TABLE fence (id int PRIMARY KEY);
+         CREATE PUBLICATION pub FOR ALL TABLES;
+         INSERT INTO products VALUES (1, 'apple', 1.10, 5), (2, 'pear', 2.20, 7);",
+    )
+    .await
+    .expect("schema");
+    let api_port = free_port();
+    let queries = [
+        ("price", "products", "MATCH (p:products) RETURN p.id, p.price"),
+        ("name", "products", "MATCH (p:products) RETURN p.id, p.name"),
+        ("title", "products", "MATCH (p:products) RETURN p.id, p.title"),
+        ("stock", "products", "MATCH (p:products) WHERE p.stock IS NULL RETURN p.id"),
+        ("fence", "fence", "MATCH (f:fence) RETURN f.id"),
+    ];
+    let ripple =
+        Ripple::start(&config(&database, pg.port, api_port, None, &queries), api_port, &[]).await;
+    ripple.wait_streaming("pg").await;
+    db.batch_execute(
+        "ALTER TABLE products RENAME COLUMN name TO title;
+         ALTER TABLE products DROP COLUMN stock;
+         UPDATE products SET price = price + 1 WHERE id = 1;",
+    )
+    .await
+    .expect("alter");
+    fence(&ripple, &db, 1).await;
+
+    // Every held row follows the new columns, also the row that did not change.
+    let sorted = |mut rows: Vec<Value>| {
+        rows.sort_by_key(|row| row["id"].as_i64());
+        rows
+    };
+    assert_eq!(
+        sorted(ripple.results("title").await),
+        [json!({"id": 1, "title": "apple"}), json!({"id": 2, "title": "pear"})]
+    );
+    assert_eq!(
+        sorted(ripple.results("name").await),
+        [json!({"id": 1, "name": null}), json!({"id": 2, "name": null})]
+    );
+    assert_eq!(sorted(ripple.results("stock").await), [json!({"id": 1}), json!({"id": 2})]);
+    let prices: Vec<String> =
+        sorted(ripple.results("price").await).iter().map(|row| row["price"].to_string()).collect();
+    assert_eq!(prices, ["2.1", "2.2"]);
+
+    // The queries that read a changed column say so and keep running; the others are clean.
+    let query = |id: &'static str| {
+        let ripple = &ripple;
+        async move {
+            ripple.get_json(&format!("/api/v1/queries/{id}")).await.expect("query")["data"].clone()
+        }
+    };
+    let name = query("name").await;
+    assert_eq!(name["status"], "running");
+    let error = name["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("column 'name' was renamed to 'title'"), "{name}");
+    let error = query("stock").await["last_error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("column 'stock' was dropped"), "{error}");
+    assert_eq!(query("price").await["last_error"], Value::Null);
+    assert_eq!(query("title").await["last_error"], Value::Null);
+    assert!(ripple.log().iter().any(|line| line.contains("A column the query reads changed.")));
+    drop(ripple);
+    pg.drop_slots(&database).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_name_in_two_sources_is_refused_with_both_named() {
+    let pg = PgCluster::shared();
+    let mut databases = Vec::new();
+    for prefix in ["same_a", "same_b"] {
+        let database = pg.create_database(prefix).await;
+        pg.client(&database)
+            .await
+            .batch_execute(
+                "CREATE TABLE items (id int PRIMARY KEY); CREATE PUBLICATION pub FOR ALL TABLES;",
+            )
+            .await
+            .expect("schema");
+        databases.push(database);
+    }
+    let api_port = free_port();
+    let queries = [("items", "items", "MATCH (i:items) RETURN i.id")];
+    let one = config(&databases[0], pg.port, api_port, None, &queries);
+    let (head, queries) = one.split_once("queries:\n").expect("queries");
+    let other = head
+        .split_once("sources:\n")
+        .expect("sources")
+        .1
+        .replace("id: pg\n", "id: pg2\n")
+        .replace(&databases[0], &databases[1]);
+    let ripple = Ripple::start(&format!("{head}{other}queries:\n{queries}"), api_port, &[]).await;
+    let states = || async {
+        let mut states = Vec::new();
+        for id in ["pg", "pg2"] {
+            let status = ripple.get_json(&format!("/api/v1/sources/{id}")).await.expect("source");
+            let status = &status["data"]["status"];
+            states.push((status["state"].clone(), status["last_error"].clone()));
+        }
+        states
+    };
+    ripple
+        .wait_for("one source streaming, the other failed", || async {
+            let states = states().await;
+            let mut kinds: Vec<&str> =
+                states.iter().map(|(state, _)| state.as_str().unwrap_or_default()).collect();
+            kinds.sort();
+            kinds == ["failed", "streaming"]
+        })
+        .await;
+    let error = states()
+        .await
+        .into_iter()
+        .find_map(|(_, error)| error.as_str().map(str::to_string))
+        .expect("the failed source's error");
+    assert!(
+        error.contains("gives the node label 'items', which source 'pg")
+            && error.contains("already provides"),
+        "{error}"
+    );
+    drop(ripple);
+    for database in &databases {
+        pg.drop_slots(database).await;
+    }
+}

@@ -84,6 +84,7 @@ fn query_json(entry: &QueryEntry) -> JsonValue {
         "columns": entry.columns.iter().map(|c| &**c).collect::<Vec<_>>(),
         "sources": entry.config.sources,
         "autoStart": entry.config.auto_start,
+        "last_error": entry.stats.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
     });
     let status = serde_json::to_value(&entry.status).unwrap_or(JsonValue::Null);
     if let (Some(obj), Some(status)) = (value.as_object_mut(), status.as_object()) {

@@ -374,6 +374,20 @@ fn references_must_exist() {
 }
 
 #[test]
+fn a_table_name_belongs_to_one_source() {
+    let second =
+        "\n  - kind: postgres\n    id: other-db\n    database: other\n    user: postgres\n    \
+                  tables: [metrics, sales.alerts, orders]\n\nqueries:\n";
+    assert_eq!(
+        errors(&tutorial_with("\nqueries:\n", second)),
+        [
+            "server.yaml:30:14: sources[1].tables[0]: source 'metrics-db' already reads a table named 'metrics' (sources[0].tables[0]); its node label and element ids would be the same (read each table name from one source only)",
+            "server.yaml:30:23: sources[1].tables[1]: source 'metrics-db' already reads a table named 'alerts' (sources[0].tables[1]); its node label and element ids would be the same (read each table name from one source only)",
+        ]
+    );
+}
+
+#[test]
 fn log_routes_must_be_subscribed() {
     assert_eq!(
         errors(&tutorial_with("queries: [critical-metrics]", "queries: [current-metrics]")),

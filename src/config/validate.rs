@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::decode::Draft;
 use super::fields::Ctx;
-use super::model::{Config, ReactionConfig};
+use super::model::{Config, ReactionConfig, SourceConfig};
 use super::suggest::closest;
 
 /// Checks every cross-reference in `draft`.
@@ -19,6 +19,7 @@ pub(crate) fn check(ctx: &mut Ctx, draft: &Draft) {
     reaction_queries_exist(ctx, config);
     log_routes_are_subscribed(ctx, config);
     listeners_do_not_clash(ctx, config);
+    tables_have_one_source(ctx, config);
 }
 
 /// Reports each id that an earlier item of the same list already has.
@@ -103,6 +104,36 @@ fn log_routes_are_subscribed(ctx: &mut Ctx, config: &Config) {
                 format!("route for query '{query}', which this reaction does not subscribe to"),
                 Some(help),
             );
+        }
+    }
+}
+
+/// A table name is a node label and the prefix of its element ids (`table:key`), both global
+/// to the server: two sources listing the same table name would mix their rows. (Sources that
+/// read whole publications are checked when they load their tables.)
+fn tables_have_one_source(ctx: &mut Ctx, config: &Config) {
+    let mut claimed: HashMap<&str, (usize, usize, &str)> = HashMap::new();
+    for (s, source) in config.sources.iter().enumerate() {
+        let SourceConfig::Postgres(pg) = source;
+        for (t, table) in pg.tables.iter().enumerate() {
+            let label = table.rsplit('.').next().unwrap_or(table);
+            match claimed.get(label) {
+                Some(&(earlier, _, _)) if earlier == s => {}
+                Some(&(earlier, et, id)) => {
+                    let (earlier_path, _) = ctx.locate(&format!("sources[{earlier}].tables[{et}]"));
+                    ctx.error_at(
+                        &format!("sources[{s}].tables[{t}]"),
+                        format!(
+                            "source '{id}' already reads a table named '{label}' ({earlier_path}); \
+                             its node label and element ids would be the same"
+                        ),
+                        Some("read each table name from one source only".to_owned()),
+                    );
+                }
+                None => {
+                    claimed.insert(label, (s, t, source.id()));
+                }
+            }
         }
     }
 }

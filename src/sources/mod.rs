@@ -6,9 +6,67 @@
 
 pub mod postgres;
 
-use std::sync::Mutex;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
+
+/// A change to the columns of a table (PostgreSQL: ALTER TABLE) that breaks queries reading
+/// the column. The server hands it to those queries, which report it in their status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnReport {
+    /// The source that saw it.
+    pub source_id: String,
+    /// The table's node label.
+    pub label: String,
+    /// The column, by its name before the change.
+    pub column: String,
+    /// What happened and what queries see now.
+    pub message: String,
+}
+
+/// Receives a source's [`ColumnReport`]s.
+pub type ColumnListener = Arc<dyn Fn(ColumnReport) + Send + Sync>;
+
+/// What a source shares with the rest of the server.
+#[derive(Clone)]
+pub struct SourceLinks {
+    /// Hears of column changes that break queries.
+    pub columns: ColumnListener,
+    /// The node labels every source provides.
+    pub labels: Arc<LabelClaims>,
+}
+
+/// Which source provides each node label. A PostgreSQL table's label is its bare name, which
+/// is also the prefix of its element ids (`table:key`), so two sources providing one label
+/// would mix their rows: the second to claim it is refused.
+#[derive(Debug, Default)]
+pub struct LabelClaims(Mutex<BTreeMap<String, String>>);
+
+impl LabelClaims {
+    /// Claims every label for `source_id`, or none: the error names a label another source
+    /// has. Claiming again (after a reconnect) is fine.
+    pub fn claim<'a>(
+        &self,
+        source_id: &str,
+        labels: impl Iterator<Item = &'a str> + Clone,
+    ) -> Result<(), String> {
+        let mut claims = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for label in labels.clone() {
+            if let Some(owner) = claims.get(label).filter(|owner| *owner != source_id) {
+                return Err(format!(
+                    "source '{source_id}': table '{label}' gives the node label '{label}', which \
+                     source '{owner}' already provides (labels and element ids are bare table \
+                     names); list distinct tables under `tables` of one of them"
+                ));
+            }
+        }
+        for label in labels {
+            claims.insert(label.to_string(), source_id.to_string());
+        }
+        Ok(())
+    }
+}
 
 /// The phase a source is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -196,6 +196,41 @@ impl PgCluster {
         client
     }
 
+    /// Turns TLS on, with a self-signed certificate made now by the `openssl` CLI (which
+    /// Debian's PostgreSQL packages depend on), and reloads the configuration.
+    ///
+    /// # Panics
+    ///
+    /// If the certificate cannot be made or the server does not turn TLS on within 30 s.
+    pub async fn enable_ssl(&self) {
+        let root = is_root();
+        let data = self.dir.path().join("data");
+        run(as_postgres(root, Path::new("openssl"))
+            .args(["req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+            .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-keyout"])
+            .arg(data.join("server.key"))
+            .arg("-out")
+            .arg(data.join("server.crt")));
+        run(as_postgres(root, Path::new("chmod")).arg("600").arg(data.join("server.key")));
+        let client = self.client("postgres").await;
+        for statement in ["ALTER SYSTEM SET ssl = on", "SELECT pg_reload_conf()"] {
+            client.batch_execute(statement).await.expect("turning ssl on");
+        }
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let row = self.client("postgres").await.query_one("SHOW ssl", &[]).await;
+            if row.expect("SHOW ssl").get::<_, String>(0) == "on" {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL did not turn ssl on; server log:\n{}",
+                std::fs::read_to_string(log_path(self.dir.path())).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Drops every inactive replication slot of `database`.
     ///
     /// A forgotten slot pins WAL for as long as the cluster lives, so tests that let ripple

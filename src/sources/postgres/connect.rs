@@ -9,7 +9,7 @@ use std::time::Duration;
 use pgwire_replication::{Lsn, ReplicationConfig, TlsConfig};
 use tokio_postgres::NoTls;
 
-use super::PgSourceError;
+use super::{tls, PgSourceError};
 use crate::config::{PostgresSourceConfig, SslMode};
 
 /// Session settings shared by the SQL and the replication connection.
@@ -20,21 +20,11 @@ const SESSION_OPTIONS: &str = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle
 /// interval lets `confirmed_flush_lsn`, and so WAL retention, follow closely).
 const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Rejects settings this build cannot honour, before any connection is tried.
-pub(super) fn check_supported(config: &PostgresSourceConfig) -> Result<(), PgSourceError> {
-    if config.ssl_mode == SslMode::Require {
-        return Err(PgSourceError::Fatal(format!(
-            "source '{}': ssl_mode 'require' is not supported yet; use 'disable' or 'prefer' (which connects without TLS)",
-            config.id
-        )));
-    }
-    Ok(())
-}
-
-/// A SQL connection for catalog queries and the snapshot read.
+/// A SQL connection for catalog queries and the snapshot read, with TLS as `ssl_mode` says.
 pub(super) async fn sql(
     config: &PostgresSourceConfig,
 ) -> Result<tokio_postgres::Client, PgSourceError> {
+    use tokio_postgres::config::SslMode as PgSslMode;
     let mut pg = tokio_postgres::Config::new();
     pg.host(&config.host)
         .port(config.port)
@@ -44,14 +34,52 @@ pub(super) async fn sql(
         .application_name("ripple")
         .options(SESSION_OPTIONS)
         .connect_timeout(Duration::from_secs(10));
-    let (client, connection) = pg.connect(NoTls).await?;
-    let source_id = config.id.clone();
+    let id = || config.id.clone();
+    let connected = match config.ssl_mode {
+        SslMode::Disable => {
+            pg.ssl_mode(PgSslMode::Disable).connect(NoTls).await.map(|c| drive(c, id()))
+        }
+        mode => {
+            let mode =
+                if mode == SslMode::Require { PgSslMode::Require } else { PgSslMode::Prefer };
+            pg.ssl_mode(mode).connect(tls::connector()).await.map(|c| drive(c, id()))
+        }
+    };
+    connected.map_err(|error| {
+        let no_tls = std::error::Error::source(&error)
+            .is_some_and(|cause| cause.to_string() == "server does not support TLS");
+        if no_tls {
+            tls_refused(config)
+        } else {
+            error.into()
+        }
+    })
+}
+
+/// Runs a connection's I/O in its own task; returns its client.
+fn drive<S, T>(
+    (client, connection): (tokio_postgres::Client, tokio_postgres::Connection<S, T>),
+    source_id: String,
+) -> tokio_postgres::Client
+where
+    tokio_postgres::Connection<S, T>:
+        std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+{
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::debug!(message = "SQL connection closed.", %source_id, %error);
         }
     });
-    Ok(client)
+    client
+}
+
+/// `ssl_mode: require` against a server without TLS: a setting only the operator can change.
+fn tls_refused(config: &PostgresSourceConfig) -> PgSourceError {
+    PgSourceError::Fatal(format!(
+        "source '{}': ssl_mode is 'require' but the server at {}:{} does not accept TLS \
+         connections (enable ssl on the server, or set ssl_mode to 'prefer' or 'disable')",
+        config.id, config.host, config.port
+    ))
 }
 
 /// Settings for a replication connection that starts at `start` (0/0 = the slot's
@@ -70,10 +98,20 @@ pub(super) fn replication(
         config.publication_name.as_str(),
     )
     .with_port(config.port)
-    .with_tls(TlsConfig::disabled())
+    .with_tls(TlsConfig { mode: replication_tls(config.ssl_mode), ..TlsConfig::default() })
     .with_start_lsn(start)
     .with_ack_lsn(acknowledged)
     .with_status_interval(STATUS_INTERVAL)
     .with_options(SESSION_OPTIONS)
     .with_application_name("ripple")
+}
+
+/// pgwire-replication's mode for `ssl_mode`; its `prefer` and `require` skip certificate
+/// verification, as [`tls`] does for the SQL connection.
+fn replication_tls(mode: SslMode) -> pgwire_replication::SslMode {
+    match mode {
+        SslMode::Disable => pgwire_replication::SslMode::Disable,
+        SslMode::Prefer => pgwire_replication::SslMode::Prefer,
+        SslMode::Require => pgwire_replication::SslMode::Require,
+    }
 }

@@ -15,7 +15,7 @@ use super::checkpoint::Checkpoints;
 use super::pgoutput::{self, Message};
 use super::tables::Tables;
 use super::PgSourceError;
-use crate::sources::SourceStatus;
+use crate::sources::{ColumnListener, ColumnReport, SourceStatus};
 
 /// How often the lag is measured against the server's WAL position.
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
@@ -33,7 +33,10 @@ struct Transaction {
 
 /// Everything the stream updates, borrowed from the source for one session.
 pub(super) struct Follower<'a> {
+    pub source_id: &'a str,
     pub runtime: &'a Runtime,
+    /// Hears of column changes that break queries.
+    pub columns: &'a ColumnListener,
     pub status: &'a SourceStatus,
     pub tables: &'a mut Tables,
     pub checkpoints: &'a mut Checkpoints,
@@ -97,7 +100,12 @@ impl Follower<'_> {
                     match open.as_mut() {
                         Some(transaction) => transaction.messages.push(message),
                         None if matches!(message, Message::Relation(_) | Message::Type { .. }) => {
-                            self.tables.apply(message, &mut Vec::new())?;
+                            let mut updates = Vec::new();
+                            self.tables.apply(message, &mut updates)?;
+                            if !updates.is_empty() {
+                                self.runtime.apply(updates);
+                            }
+                            self.report_column_changes();
                         }
                         None => {
                             return Err(PgSourceError::Transient(
@@ -144,17 +152,21 @@ impl Follower<'_> {
         end_lsn: Lsn,
         client: &ReplicationClient,
     ) -> Result<Option<i64>, PgSourceError> {
-        let replayed = transaction.final_lsn < *self.applied;
-        let mut updates = Vec::new();
-        for message in transaction.messages {
-            let describes = matches!(message, Message::Relation(_) | Message::Type { .. });
-            if !replayed || describes {
-                self.tables.apply(message, &mut updates)?;
+        if transaction.final_lsn < *self.applied {
+            // Only the relation ids count: the rows already follow these columns or later
+            // ones.
+            for message in transaction.messages {
+                if let Message::Relation(relation) = message {
+                    self.tables.describe(relation);
+                }
             }
-        }
-        if replayed {
             return Ok(None);
         }
+        let mut updates = Vec::new();
+        for message in transaction.messages {
+            self.tables.apply(message, &mut updates)?;
+        }
+        self.report_column_changes();
         let changes = updates.len();
         if changes > 0 {
             self.runtime.apply(updates);
@@ -163,6 +175,22 @@ impl Follower<'_> {
         self.status.applied(end_lsn.to_string(), changes);
         self.checkpoints.applied(end_lsn, client, self.status);
         Ok(Some(transaction.commit_time_micros))
+    }
+}
+
+impl Follower<'_> {
+    /// Hands the column changes that break queries to the listener.
+    fn report_column_changes(&mut self) {
+        for (label, change) in self.tables.take_column_changes() {
+            if let Some(message) = change.incompatibility() {
+                (self.columns)(ColumnReport {
+                    source_id: self.source_id.to_string(),
+                    label: label.to_string(),
+                    column: change.column().to_string(),
+                    message,
+                });
+            }
+        }
     }
 }
 

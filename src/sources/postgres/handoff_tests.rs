@@ -20,7 +20,7 @@ use ripple_dataflows::value::Value;
 
 use super::replication::{Handoff, Stream};
 use crate::config::{Config, SourceConfig};
-use crate::sources::{SourceState, SourceStatus};
+use crate::sources::{SourceLinks, SourceState, SourceStatus};
 
 #[path = "../../../tests/support/pg.rs"]
 #[allow(dead_code)]
@@ -78,7 +78,8 @@ async fn bootstrap_under_writes(
 
     let runtime = Arc::new(Runtime::start(RuntimeConfig { workers: 1 }).unwrap());
     let status = Arc::new(SourceStatus::default());
-    let mut stream = Stream::new(config, runtime.clone(), status.clone(), None, handoff);
+    let links = SourceLinks { columns: Arc::new(|_| {}), labels: Default::default() };
+    let mut stream = Stream::new(config, runtime.clone(), status.clone(), links, None, handoff);
     let fenced = async {
         wait(|| status.view().state == SourceState::Streaming).await;
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -30,11 +30,13 @@ mod follow;
 mod handoff_tests;
 mod pgoutput;
 mod replication;
+mod schema;
 mod store;
 mod tables;
 #[cfg(test)]
 mod testing;
 mod text;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +44,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::PostgresSourceConfig;
-use crate::sources::{SourceState, SourceStatus};
+use crate::sources::{SourceLinks, SourceState, SourceStatus};
 use crate::state::StateStore;
 use ripple_dataflows::runtime::Runtime;
 
@@ -80,17 +82,26 @@ impl From<pgwire_replication::PgWireError> for PgSourceError {
     fn from(error: pgwire_replication::PgWireError) -> Self {
         match error {
             pgwire_replication::PgWireError::Auth(_) => PgSourceError::Fatal(error.to_string()),
+            // `ssl_mode: require` against a server without TLS (the SQL connection, made
+            // first, normally reports this with the source's details).
+            pgwire_replication::PgWireError::Tls(ref message)
+                if message.contains("does not support TLS") =>
+            {
+                PgSourceError::Fatal(format!("ssl_mode is 'require' but the {message}"))
+            }
             other => PgSourceError::Transient(other.to_string()),
         }
     }
 }
 
 /// Runs the source until `shutdown` fires or a fatal error occurs. With `state`, the source
-/// keeps its rows and position there and resumes from them after a restart.
+/// keeps its rows and position there and resumes from them after a restart. `links` take its
+/// node labels and hear of ALTER TABLE changes that break queries reading a column.
 pub async fn run(
     config: PostgresSourceConfig,
     runtime: Arc<Runtime>,
     status: Arc<SourceStatus>,
+    links: SourceLinks,
     state: Option<StateStore>,
     shutdown: CancellationToken,
 ) {
@@ -98,6 +109,7 @@ pub async fn run(
         config,
         runtime,
         status.clone(),
+        links,
         state,
         replication::Handoff::Exported,
     );

@@ -14,7 +14,7 @@ use super::store::SourceStore;
 use super::tables::Tables;
 use super::{bootstrap, catalog, connect, PgSourceError};
 use crate::config::PostgresSourceConfig;
-use crate::sources::{SourceState, SourceStatus};
+use crate::sources::{SourceLinks, SourceState, SourceStatus};
 use crate::state::StateStore;
 
 /// How long slot creation may wait for open transactions before it is reported.
@@ -37,6 +37,8 @@ pub(super) struct Stream {
     config: PostgresSourceConfig,
     runtime: Arc<Runtime>,
     status: Arc<SourceStatus>,
+    /// Label claims and the column-change listener.
+    links: SourceLinks,
     state: Option<StateStore>,
     handoff: Handoff,
     /// The rows and durable writes; set up on the first connection (they need the catalog).
@@ -56,6 +58,7 @@ impl Stream {
         config: PostgresSourceConfig,
         runtime: Arc<Runtime>,
         status: Arc<SourceStatus>,
+        links: SourceLinks,
         state: Option<StateStore>,
         handoff: Handoff,
     ) -> Stream {
@@ -63,6 +66,7 @@ impl Stream {
             config,
             runtime,
             status,
+            links,
             state,
             handoff,
             tables: None,
@@ -92,9 +96,10 @@ impl Stream {
         if let Some(mut old) = self.client.take() {
             old.abort();
         }
-        connect::check_supported(&self.config)?;
         let mut sql = connect::sql(&self.config).await?;
         let infos = catalog::load(&sql, &self.config).await?;
+        let labels = infos.iter().map(|info| info.name.as_str());
+        self.links.labels.claim(&self.config.id, labels).map_err(PgSourceError::Fatal)?;
         let slot = catalog::slot(&sql, &self.config).await?;
         if let Some(pid) = slot.as_ref().and_then(|s| s.active_pid) {
             // Also the case for a moment after ripple itself was killed, until the server
@@ -141,7 +146,9 @@ impl Stream {
         tracing::info!(message = "Streaming changes.", source_id = %self.config.id, from = %self.applied);
         let (tables, checkpoints) = self.tables.as_mut().expect("set up by start_up");
         Follower {
+            source_id: &self.config.id,
             runtime: &self.runtime,
+            columns: &self.links.columns,
             status: &self.status,
             tables,
             checkpoints,

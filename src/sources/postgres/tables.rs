@@ -8,6 +8,10 @@
 //!
 //! With a state store, the tables also note which rows changed since the last durable write
 //! ([`Tables::take_changes`]), so each write carries only those.
+//!
+//! After an ALTER TABLE, the held rows follow the new columns ([`super::schema`]): a renamed
+//! column's values move to the new name, a dropped column's values go, both as updates in the
+//! transaction that carried the new Relation message.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -16,6 +20,7 @@ use ripple_dataflows::value::{Element, Node, Properties, Value};
 
 use super::catalog::TableInfo;
 use super::pgoutput::{Message, Relation, TupleValue};
+use super::schema::{self, ColumnChange};
 use super::store::RowChange;
 use super::text::parse_text;
 use super::PgSourceError;
@@ -28,6 +33,9 @@ struct Table {
     info: TableInfo,
     /// The node labels: the bare table name.
     labels: Arc<[Arc<str>]>,
+    /// The columns (name, type OID) the held rows follow: the catalog's at first, then each
+    /// Relation message's.
+    columns: Vec<(String, u32)>,
     /// Current node per element id.
     rows: HashMap<Arc<str>, Arc<Node>>,
     /// Element ids changed since the last [`Tables::take_changes`] (only while tracking).
@@ -42,6 +50,9 @@ pub struct Tables {
     /// Relation id → (qualified name, relation as last described by the stream). Relations of
     /// tables the source does not read are kept too, so their changes can be skipped.
     relations: HashMap<u32, ((String, String), Relation)>,
+    /// Column changes seen since the last [`Tables::take_column_changes`], with the label of
+    /// their table.
+    column_changes: Vec<(Arc<str>, ColumnChange)>,
 }
 
 impl Tables {
@@ -52,6 +63,7 @@ impl Tables {
                 let key = (info.schema.clone(), info.name.clone());
                 let labels = Arc::from([Arc::from(info.name.as_str())]);
                 let table = Table {
+                    columns: info.columns.clone(),
                     info,
                     labels,
                     rows: HashMap::new(),
@@ -61,7 +73,12 @@ impl Tables {
                 (key, table)
             })
             .collect();
-        Tables { tables, relations: HashMap::new() }
+        Tables { tables, relations: HashMap::new(), column_changes: Vec::new() }
+    }
+
+    /// The column changes seen since the last call, with their table's label.
+    pub(super) fn take_column_changes(&mut self) -> Vec<(Arc<str>, ColumnChange)> {
+        std::mem::take(&mut self.column_changes)
     }
 
     /// Starts noting changed rows for [`Tables::take_changes`].
@@ -159,7 +176,12 @@ impl Tables {
         match message {
             Message::Relation(relation) => {
                 let name = (relation.namespace.clone(), relation.name.clone());
-                self.relations.insert(relation.id, (name, relation));
+                if let Some(table) = self.tables.get_mut(&name) {
+                    let changes = table.follow_columns(&relation, out)?;
+                    let label = table.labels[0].clone();
+                    self.column_changes.extend(changes.into_iter().map(|c| (label.clone(), c)));
+                }
+                self.describe(relation);
             }
             Message::Insert { relation, new } => {
                 if let Some((table, columns)) = self.table_of(relation)? {
@@ -205,6 +227,13 @@ impl Tables {
         Ok(())
     }
 
+    /// Records what a relation id refers to, without changing any row (a Relation message of
+    /// a transaction applied before).
+    pub(super) fn describe(&mut self, relation: Relation) {
+        let name = (relation.namespace.clone(), relation.name.clone());
+        self.relations.insert(relation.id, (name, relation));
+    }
+
     /// The table a relation id refers to, with the stream's column list; `None` for tables
     /// this source does not read.
     #[allow(clippy::type_complexity)]
@@ -224,6 +253,63 @@ impl Tables {
 }
 
 impl Table {
+    /// Moves the held rows to the columns of `relation`, returning what changed. A renamed
+    /// key column is renamed in the key too; a dropped one is an error (the rows could no
+    /// longer be told apart).
+    fn follow_columns(
+        &mut self,
+        relation: &Relation,
+        out: &mut Vec<Update>,
+    ) -> Result<Vec<ColumnChange>, PgSourceError> {
+        let columns: Vec<(String, u32)> =
+            relation.columns.iter().map(|c| (c.name.clone(), c.type_oid)).collect();
+        let changes = schema::diff(&self.columns, &columns);
+        self.columns = columns;
+        let mut moves: Vec<(&str, Option<&str>)> = Vec::new();
+        for change in &changes {
+            match change {
+                ColumnChange::Renamed { from, to } => moves.push((from, Some(to))),
+                ColumnChange::Dropped { name } => moves.push((name, None)),
+                ColumnChange::Retyped { .. } | ColumnChange::Added { .. } => {}
+            }
+        }
+        for key in &mut self.info.key_columns {
+            match moves.iter().find(|(from, _)| from == key) {
+                Some((_, Some(to))) => *key = to.to_string(),
+                Some((_, None)) => {
+                    return Err(PgSourceError::Fatal(format!(
+                        "table {}.{}: key column '{key}' was dropped; configure other key \
+                         columns in table_keys and restart",
+                        self.info.schema, self.info.name
+                    )))
+                }
+                None => {}
+            }
+        }
+        if !moves.is_empty() {
+            let rows: Vec<Arc<Node>> = self.rows.values().cloned().collect();
+            for row in rows {
+                let mut properties = row.properties.clone();
+                for (from, to) in &moves {
+                    let value = properties.remove(*from);
+                    if let (Some(to), Some(value)) = (to, value) {
+                        properties.insert(Arc::from(*to), value);
+                    }
+                }
+                let node = Node { id: row.id.clone(), labels: row.labels.clone(), properties };
+                self.upsert(Arc::new(node), out);
+            }
+        }
+        for change in &changes {
+            tracing::info!(
+                message = "A table's columns changed.",
+                table = %format!("{}.{}", self.info.schema, self.info.name),
+                change = ?change
+            );
+        }
+        Ok(changes)
+    }
+
     /// Replaces the row with the same element id, retracting the old version.
     fn upsert(&mut self, node: Arc<Node>, out: &mut Vec<Update>) {
         if let Some(old) = self.rows.insert(node.id.clone(), node.clone()) {
