@@ -91,6 +91,18 @@ fn config(
     text
 }
 
+/// `one` (a [`config`] over database `first`) with a copy of its source, `pg2`, over `second`.
+fn with_second_source(one: &str, first: &str, second: &str) -> String {
+    let (head, queries) = one.split_once("queries:\n").expect("queries");
+    let other = head
+        .split_once("sources:\n")
+        .expect("sources")
+        .1
+        .replace("id: pg\n", "id: pg2\n")
+        .replace(first, second);
+    format!("{head}{other}queries:\n{queries}")
+}
+
 fn load_queries() -> Vec<(&'static str, &'static str, &'static str)> {
     QUERIES.iter().map(|(id, label, cypher, _)| (*id, *label, *cypher)).collect()
 }
@@ -679,18 +691,11 @@ async fn two_sources_in_one_server_each_follow_their_database() {
         .await
         .expect("second schema");
     let api_port = free_port();
-    // Two copies of the one-source config, the second renamed and pointed at `second`.
     let one = config(&first, pg.port, api_port, None, &load_queries());
-    let (head, queries) = one.split_once("queries:\n").expect("queries");
-    let other_source = head
-        .split_once("sources:\n")
-        .expect("sources")
-        .1
-        .replace("id: pg\n", "id: pg2\n")
-        .replace(&first, &second);
     let text = format!(
-        "{head}{other_source}queries:\n{queries}  - id: parts\n    query: \"MATCH (p:parts) RETURN p.id, p.qty\"\n    \
-         sources:\n      - source_id: pg2\n        nodes: [parts]\n"
+        "{}  - id: parts\n    query: \"MATCH (p:parts) RETURN p.id, p.qty\"\n    \
+         sources:\n      - source_id: pg2\n        nodes: [parts]\n",
+        with_second_source(&one, &first, &second)
     );
     let ripple = Ripple::start(&text, api_port, &[]).await;
     ripple.wait_streaming("pg").await;
@@ -872,14 +877,8 @@ async fn a_table_name_in_two_sources_is_refused_with_both_named() {
     let api_port = free_port();
     let queries = [("items", "items", "MATCH (i:items) RETURN i.id")];
     let one = config(&databases[0], pg.port, api_port, None, &queries);
-    let (head, queries) = one.split_once("queries:\n").expect("queries");
-    let other = head
-        .split_once("sources:\n")
-        .expect("sources")
-        .1
-        .replace("id: pg\n", "id: pg2\n")
-        .replace(&databases[0], &databases[1]);
-    let ripple = Ripple::start(&format!("{head}{other}queries:\n{queries}"), api_port, &[]).await;
+    let ripple =
+        Ripple::start(&with_second_source(&one, &databases[0], &databases[1]), api_port, &[]).await;
     let states = || async {
         let mut states = Vec::new();
         for id in ["pg", "pg2"] {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ripple_dataflows::decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::support::pg::PgCluster;
@@ -36,6 +37,11 @@ fn strip(row: &Value) -> Value {
 }
 
 /// The SQL truth for each query, as rows comparable with REST results.
+/// A numeric's text as ripple's JSON carries it: every digit, trailing fraction zeros dropped.
+fn exact(numeric: &str) -> Value {
+    ripple_dataflows::Value::Decimal(Decimal::parse(numeric).expect("numeric text")).to_json()
+}
+
 async fn truth(db: &tokio_postgres::Client) -> BTreeMap<&'static str, Vec<Value>> {
     let metrics = |sql: &'static str| async move {
         let mut rows: Vec<Value> = db
@@ -47,7 +53,7 @@ async fn truth(db: &tokio_postgres::Client) -> BTreeMap<&'static str, Vec<Value>
                 let value: String = r.get("value");
                 let mut row = json!({
                     "name": r.get::<_, String>("name"),
-                    "value": value.parse::<f64>().unwrap(),
+                    "value": exact(&value),
                     "unit": r.get::<_, Option<String>>("unit"),
                 });
                 if let Ok(id) = r.try_get::<_, i32>("id") {
@@ -158,12 +164,12 @@ async fn tutorial_step_8_end_to_end() {
     .await
     .unwrap();
     let e = events(&mut sse, 2).await;
-    assert_eq!(strip(&e["current-metrics"]["updated"][0]["after"])["value"], json!(95.0));
+    assert_eq!(strip(&e["current-metrics"]["updated"][0]["after"])["value"], json!(95));
     assert_eq!(
         e["critical-metrics"]["added"],
-        json!([{"after": {"name": "disk_usage", "value": 95.0, "unit": "percent"}}])
+        json!([{"after": {"name": "disk_usage", "value": 95, "unit": "percent"}}])
     );
-    ripple.wait_for_log("CRITICAL: disk_usage = 95.0percent").await;
+    ripple.wait_for_log("CRITICAL: disk_usage = 95percent").await;
     assert_results_match(&ripple, &db).await;
 
     // Add a new alert.
@@ -186,7 +192,7 @@ async fn tutorial_step_8_end_to_end() {
     .await
     .unwrap();
     let e = events(&mut sse, 1).await;
-    assert_eq!(strip(&e["current-metrics"]["updated"][0]["after"])["value"], json!(2500.0));
+    assert_eq!(strip(&e["current-metrics"]["updated"][0]["after"])["value"], json!(2500));
     assert_results_match(&ripple, &db).await;
 
     // Acknowledge the disk alert: it leaves the active alerts.
@@ -258,7 +264,7 @@ async fn restart_with_existing_slot_serves_correct_results() {
     second.wait_streaming("metrics-db").await;
     assert_results_match(&second, &db).await;
     let critical = second.results("critical-metrics").await;
-    assert_eq!(critical, vec![json!({"name": "memory_usage", "value": 99.0, "unit": "percent"})]);
+    assert_eq!(critical, vec![json!({"name": "memory_usage", "value": 99, "unit": "percent"})]);
 
     db.execute("INSERT INTO metrics (name, value, unit) VALUES ('cpu_usage', 81, 'percent')", &[])
         .await
