@@ -135,7 +135,8 @@ pub struct PostgresSourceConfig {
     /// `publication_name`: the publication that covers `tables`.
     /// Default `drasi_publication`.
     pub publication_name: String,
-    /// `ssl_mode`: `disable`, `prefer` or `require`. Default `prefer`.
+    /// `ssl_mode`: `disable`, `prefer` or `require`, as in libpq, for both the SQL and the
+    /// replication connection; the server certificate is not verified. Default `prefer`.
     pub ssl_mode: SslMode,
     /// `table_keys`: the key columns of tables without a primary key,
     /// `[{table, key_columns: [..]}]`. Default: none.
