@@ -912,3 +912,69 @@ async fn a_table_name_in_two_sources_is_refused_with_both_named() {
         pg.drop_slots(database).await;
     }
 }
+
+/// Rewrites every source's saved fingerprint in a state file as ripple with row format 1
+/// (numeric as float) wrote it. The layout is the state store's (`postgres_sources`: source
+/// id → bincode of the fingerprint and the position).
+fn downgrade_row_format(path: &Path) {
+    use redb::ReadableTable;
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Meta {
+        fingerprint: String,
+        position: u64,
+    }
+    const SOURCES: redb::TableDefinition<&str, &[u8]> =
+        redb::TableDefinition::new("postgres_sources");
+    let db = redb::Database::open(path).expect("state file");
+    let tx = db.begin_write().expect("write transaction");
+    {
+        let mut table = tx.open_table(SOURCES).expect("sources table");
+        let saved: Vec<(String, Vec<u8>)> = table
+            .iter()
+            .expect("entries")
+            .map(|entry| {
+                let (id, meta) = entry.expect("entry");
+                (id.value().to_string(), meta.value().to_vec())
+            })
+            .collect();
+        assert!(!saved.is_empty(), "a saved source");
+        for (id, meta) in saved {
+            let mut meta: Meta = bincode::deserialize(&meta).expect("meta");
+            assert!(meta.fingerprint.starts_with("format 2;"), "{}", meta.fingerprint);
+            meta.fingerprint = meta.fingerprint.replacen("format 2;", "format 1;", 1);
+            let meta = bincode::serialize(&meta).expect("encode");
+            table.insert(id.as_str(), meta.as_slice()).expect("insert");
+        }
+    }
+    tx.commit().expect("commit");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_store_of_an_older_row_format_is_dropped_and_bootstrapped_again() {
+    let pg = PgCluster::shared();
+    let (database, db) = schema_database(pg, "oldformat").await;
+    let state = tempfile::tempdir().expect("state dir");
+    let state_path = state.path().join("state.redb");
+    let api_port = free_port();
+    let text = config(&database, pg.port, api_port, Some(&state_path), &load_queries());
+    let ripple = Ripple::start(&text, api_port, &[]).await;
+    ripple.wait_streaming("pg").await;
+    assert_eq!(ripple.terminate(), Some(0), "a clean shutdown");
+    downgrade_row_format(&state_path);
+
+    let ripple = Ripple::start(&text, api_port, &[]).await;
+    ripple.wait_streaming("pg").await;
+    ripple
+        .wait_for_log(
+            "the saved state has row format 1 from another ripple version (this one writes format 2)",
+        )
+        .await;
+    let status = source_status(&ripple).await;
+    assert!(status["bootstrap_rows"].as_u64() > Some(0), "bootstrapped: {status}");
+    assert_eq!(status["restored_rows"], 0, "{status}");
+    db.execute("UPDATE metrics SET value = value + 0.01 WHERE id = 1", &[]).await.expect("update");
+    fence(&ripple, &db, 1).await;
+    assert_results_equal_sql(&ripple, &db, "after dropping an old state store").await;
+    drop(ripple);
+    pg.drop_slots(&database).await;
+}
