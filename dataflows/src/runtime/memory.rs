@@ -65,17 +65,20 @@ impl Sizes {
     }
 }
 
+/// Which operator identifiers belong to whom, on one worker (shared with its logger).
+type Owners = Rc<RefCell<Vec<(Range<usize>, Owner)>>>;
+
 /// One worker's attribution of operators to owners.
 pub(super) struct Attribution {
     worker: usize,
-    owners: Rc<RefCell<Vec<(Range<usize>, Owner)>>>,
+    owners: Owners,
     sizes: Arc<Sizes>,
 }
 
 impl Attribution {
     /// Starts counting the arrangements `worker` builds from now on into `sizes`.
     pub(super) fn enable(worker: &mut Worker, sizes: Arc<Sizes>) -> Attribution {
-        let owners: Rc<RefCell<Vec<(Range<usize>, Owner)>>> = Rc::default();
+        let owners = Owners::default();
         let index = worker.index();
         if let Some(mut register) = worker.log_register() {
             let (owners, sizes) = (owners.clone(), sizes.clone());
