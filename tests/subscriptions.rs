@@ -432,10 +432,11 @@ async fn a_burst_beyond_the_old_1024_event_limit_reaches_a_reading_client_whole(
     mirror.apply(&sse.next(TIMEOUT).await.expect("the snapshot"));
 
     // 2 500 transactions while the client does not read: each changes big-items' row 1000
-    // (a 1 KiB pad, so ≈ 2 KiB events, more than the socket buffers hold), so far more than
-    // 1 024 events wait for the client at once. It is not dropped, and gets every one.
+    // (a 3 KB pad, so ≈ 6 KB events, ≈ 15 MB in all: more than the socket buffers and 1 024
+    // events hold, less than `max_client_backlog_bytes`), so far more than 1 024 events wait
+    // for the client at once. It is not dropped, and gets every one.
     for round in 0..2500 {
-        let pad = format!("{round:04}").repeat(256);
+        let pad = format!("{round:04}").repeat(750);
         setup.db.execute("UPDATE items SET pad = $1 WHERE id = 1000", &[&pad]).await.unwrap();
     }
     read_until_truth(&mut sse, &mut mirror, &setup).await;
