@@ -20,7 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ripple_dataflows::cypher::property_keys;
 use ripple_dataflows::plan::{CompileOptions, JoinSpec, QueryPlan};
 use ripple_dataflows::runtime::{
-    ChangeSet, QueryEvent, QuerySpec, Row, Runtime, RuntimeError, Time,
+    ArrangementRecords, ChangeSet, QueryEvent, QuerySpec, Row, Runtime, RuntimeError, Time,
 };
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
@@ -235,6 +235,11 @@ impl Queries {
             tracing::error!(message = "Query did not compile; it will not run.", query = %entry.config.id, %error);
         }
         entries.insert(entry.config.id.clone(), Arc::new(entry));
+    }
+
+    /// Updates held in the engine's arrangements, per query and for the shared input graph.
+    pub fn arrangement_records(&self) -> ArrangementRecords {
+        self.runtime.arrangement_records()
     }
 
     /// Adds a query at runtime (`POST /api/v1/queries`). A query that does not compile, or

@@ -40,7 +40,12 @@ struct Setup {
 
 impl Setup {
     async fn new(name: &str) -> Setup {
-        let pg = PgCluster::shared();
+        Setup::on(PgCluster::shared(), name).await
+    }
+
+    /// A database on `pg` (a cluster of the test's own, when other tests' WAL would disturb
+    /// what it measures).
+    async fn on(pg: &PgCluster, name: &str) -> Setup {
         let database = pg.create_database(name).await;
         let db = pg.client(&database).await;
         db.batch_execute(SCHEMA).await.expect("schema");
@@ -384,15 +389,11 @@ async fn a_stalled_client_is_dropped_and_others_miss_nothing() {
         })
     };
 
-    // Large events fill the stalled client's socket, then many small ones its buffer.
-    for round in 0..40 {
+    // Large events fill the stalled client's socket, then its backlog in the journal until
+    // that exceeds `max_client_backlog_bytes` (16 MiB by default).
+    for round in 0..2000 {
         let pad = char::from(b'a' + (round % 26) as u8).to_string().repeat(64 * 1024);
         setup.db.execute("UPDATE items SET pad = $1 WHERE id = 1000", &[&pad]).await.unwrap();
-    }
-    let mut rng = Lcg(7);
-    for _ in 0..1500 {
-        let (id, v) = (1 + rng.below(20) as i32, rng.below(51) as i32);
-        setup.db.execute("UPDATE items SET v = $2 WHERE id = $1", &[&id, &v]).await.unwrap();
         let stats = ripple.get_json("/api/v1/reactions/stream").await.expect("stats");
         if stats["data"]["stats"]["clients_dropped"] == 1 {
             break;
@@ -418,6 +419,31 @@ async fn a_stalled_client_is_dropped_and_others_miss_nothing() {
     stalled.read_to_end(&mut received).expect("the stalled stream ends");
     let text = String::from_utf8_lossy(&received);
     assert!(text.contains(": dropped: too far behind"), "no final comment");
+    setup.finish(ripple).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_beyond_the_old_1024_event_limit_reaches_a_reading_client_whole() {
+    let setup = Setup::new("burst").await;
+    let ripple = Ripple::start(&setup.config(), setup.api_port, &[]).await;
+    ripple.wait_streaming("db").await;
+    let mut sse = SseClient::connect(&format!("{}?snapshot=true", setup.stream_url())).await;
+    let mut mirror = Mirror::default();
+    mirror.apply(&sse.next(TIMEOUT).await.expect("the snapshot"));
+
+    // 2 500 transactions while the client does not read: each changes big-items' row 1000
+    // (a 3 KB pad, so ≈ 6 KB events, ≈ 15 MB in all: more than the socket buffers and 1 024
+    // events hold, less than `max_client_backlog_bytes`), so far more than 1 024 events wait
+    // for the client at once. It is not dropped, and gets every one.
+    for round in 0..2500 {
+        let pad = format!("{round:04}").repeat(750);
+        setup.db.execute("UPDATE items SET pad = $1 WHERE id = 1000", &[&pad]).await.unwrap();
+    }
+    read_until_truth(&mut sse, &mut mirror, &setup).await;
+    assert_eq!(mirror.resets, 0);
+    let stats = ripple.get_json("/api/v1/reactions/stream").await.expect("stats");
+    assert_eq!(stats["data"]["stats"]["clients_dropped"], 0, "{stats}");
+    assert!(stats["data"]["stats"]["events_sent"].as_u64() >= Some(2500), "{stats}");
     setup.finish(ripple).await;
 }
 
@@ -532,6 +558,14 @@ fn sample(
         .map(|(_, _, v)| *v)
 }
 
+/// `/metrics`, checked by the strict parser.
+async fn scrape(ripple: &Ripple) -> Vec<(String, BTreeMap<String, String>, f64)> {
+    let response = reqwest::get(format!("{}/metrics", ripple.api)).await.expect("metrics");
+    let kind = response.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+    parse_prometheus(&response.text().await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_are_prometheus_text_and_ready_tells_why_not() {
     let setup = Setup::new("metrics").await;
@@ -543,21 +577,15 @@ async fn metrics_are_prometheus_text_and_ready_tells_why_not() {
     write_load(&setup.db, 9, 30).await;
     let rows = setup.truth().await["all-items"].len() as f64;
 
-    let scrape = || async {
-        let response = reqwest::get(format!("{}/metrics", ripple.api)).await.expect("metrics");
-        let kind = response.headers()["content-type"].to_str().unwrap().to_string();
-        assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
-        parse_prometheus(&response.text().await.unwrap())
-    };
     ripple
         .wait_for("the metrics to show the writes", || async {
-            let samples = scrape().await;
+            let samples = scrape(&ripple).await;
             sample(&samples, "ripple_query_rows", &[("query", "all-items")]) == Some(rows)
                 && sample(&samples, "ripple_source_transactions_total", &[("source", "db")])
                     .is_some_and(|t| t >= 30.0)
         })
         .await;
-    let samples = scrape().await;
+    let samples = scrape(&ripple).await;
     let get = |name: &str, labels: &[(&str, &str)]| {
         sample(&samples, name, labels).unwrap_or_else(|| panic!("no sample {name} {labels:?}"))
     };
@@ -572,8 +600,11 @@ async fn metrics_are_prometheus_text_and_ready_tells_why_not() {
     assert_eq!(get("ripple_reaction_clients_dropped_total", &[("reaction", "stream")]), 0.0);
     assert!(get("process_resident_memory_bytes", &[]) > 1e6);
     assert!(get("process_cpu_seconds_total", &[]) > 0.0);
-    // The source status has no lag fields yet; when it gets them they are exported as
-    // `ripple_source_<field>` gauges, and this test should then watch them rise and fall.
+    assert!(get("ripple_source_lag_bytes", &[("source", "db")]) >= 0.0);
+    // Every current row is at least one update in the result arrangement and in the base.
+    assert!(get("ripple_query_arrangement_records", &[("query", "all-items")]) >= rows);
+    assert!(get("ripple_engine_base_arrangement_records", &[]) >= rows);
+    assert!(get("ripple_query_memory_bytes_estimate", &[("query", "all-items")]) > 0.0);
 
     // A source that cannot connect keeps the server unready, and /ready says why.
     let broken = TutorialConfig {
@@ -589,6 +620,93 @@ async fn metrics_are_prometheus_text_and_ready_tells_why_not() {
     assert!(message.contains("source 'metrics-db' is"), "{message}");
     drop(unready);
     setup.finish(ripple).await;
+}
+
+/// The source's lag in bytes and seconds, from `/metrics`.
+async fn source_lag(ripple: &Ripple) -> (f64, f64) {
+    let samples = scrape(ripple).await;
+    let get = |name: &str| sample(&samples, name, &[("source", "db")]).unwrap_or(0.0);
+    (get("ripple_source_lag_bytes"), get("ripple_source_lag_seconds"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_show_source_lag_rise_under_load_and_return_to_zero() {
+    // A cluster of its own: WAL that other tests write would be lag too.
+    let pg = PgCluster::start();
+    let setup = Setup::on(&pg, "lag").await;
+    let ripple = Ripple::start(&setup.config(), setup.api_port, &[]).await;
+    ripple.wait_streaming("db").await;
+
+    // Writers commit large transactions back to back until the lag has been seen.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for writer in 0..3 {
+        let db = pg.client(&setup.database).await;
+        let stop = stop.clone();
+        writers.push(tokio::spawn(async move {
+            let sql = format!(
+                "INSERT INTO items (id, v) SELECT {} + g, g % 100 FROM generate_series(1, 2000) AS g \
+                 ON CONFLICT (id) DO UPDATE SET v = items.v + 1",
+                10_000 * (writer + 1)
+            );
+            while !stop.load(Ordering::Relaxed) {
+                db.batch_execute(&sql).await.expect("write load");
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut most_bytes, mut most_seconds) = (0.0_f64, 0.0_f64);
+    while most_bytes <= 0.0 || most_seconds <= 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "no lag seen under load (most: {most_bytes} bytes, {most_seconds} s)"
+        );
+        let (bytes, seconds) = source_lag(&ripple).await;
+        (most_bytes, most_seconds) = (most_bytes.max(bytes), most_seconds.max(seconds));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("most lag seen under load: {most_bytes} bytes, {most_seconds} s");
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    ripple
+        .wait_for("the lag to return to zero", || async { source_lag(&ripple).await == (0.0, 0.0) })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_acknowledges_the_last_applied_position() {
+    let setup = Setup::new("finalack").await;
+    let ripple = Ripple::start(&setup.config(), setup.api_port, &[]).await;
+    ripple.wait_streaming("db").await;
+    write_load(&setup.db, 11, 50).await;
+    let truth = setup.truth().await.remove("all-items").expect("all-items");
+    ripple
+        .wait_for("the results to reflect the writes", || async {
+            let rows = ripple.results("all-items").await;
+            rows.into_iter().map(|r| (Mirror::key(&r), r)).collect::<BTreeMap<_, _>>() == truth
+        })
+        .await;
+    let status = ripple.get_json("/api/v1/sources/db").await.expect("source status");
+    let position = status["data"]["status"]["position"].as_str().expect("position").to_string();
+
+    // At once, before the periodic acknowledgement would have sent it.
+    assert_eq!(ripple.terminate(), Some(0));
+    let slot = format!("slot_{}", setup.database);
+    let row = setup
+        .db
+        .query_one(
+            "SELECT confirmed_flush_lsn::text, \
+             pg_wal_lsn_diff(confirmed_flush_lsn, $2::text::pg_lsn)::float8 \
+             FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot, &position],
+        )
+        .await
+        .expect("the slot");
+    let (confirmed, ahead): (String, f64) = (row.get(0), row.get(1));
+    assert!(ahead >= 0.0, "confirmed_flush_lsn {confirmed} is behind the last applied {position}");
+    PgCluster::shared().drop_slots(&setup.database).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,6 +4,11 @@
 //! Source metrics come from the source's status view: besides the state, the position and
 //! the counters it knows, every other numeric field becomes a gauge `ripple_source_<field>`,
 //! so fields a source adds (lag, for instance) are exported without a change here.
+//!
+//! A query's memory is what its own arrangements hold, counted in updates by the engine
+//! (`Runtime::arrangement_records`); the bytes are an estimate: the process's resident memory
+//! apportioned to each query by its share of the updates held in all arrangements (the
+//! shared input graph's included). They are not measured per query.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -155,6 +160,18 @@ fn sources(state: &AppState, out: &mut Exposition) {
 }
 
 fn queries(state: &AppState, out: &mut Exposition) {
+    let arrangements = state.queries.arrangement_records();
+    let held = arrangements.base + arrangements.queries.values().sum::<u64>();
+    out.gauge(
+        "ripple_engine_base_arrangement_records",
+        "Updates held in the shared arrangements of the input graph (nodes by label, relationships by type).",
+        &[],
+        arrangements.base as f64,
+    );
+    let bytes_per_update = match (resident_bytes(), held) {
+        (Some(rss), 1..) => Some(rss / held as f64),
+        _ => None,
+    };
     for query in state.queries.all() {
         let labels = [("query", query.config.id.as_str())];
         let running = if query.status == QueryStatus::Running { 1.0 } else { 0.0 };
@@ -178,6 +195,22 @@ fn queries(state: &AppState, out: &mut Exposition) {
             &labels,
             stats.last_update_ms.load(Ordering::Relaxed) as f64 / 1000.0,
         );
+        let records =
+            arrangements.queries.get(query.config.id.as_str()).copied().unwrap_or_default();
+        out.gauge(
+            "ripple_query_arrangement_records",
+            "Updates held in the query's own arrangements (joins, aggregations, its result), summed over workers.",
+            &labels,
+            records as f64,
+        );
+        if let Some(per_update) = bytes_per_update {
+            out.gauge(
+                "ripple_query_memory_bytes_estimate",
+                "Resident memory apportioned to the query by its share of the updates held in all arrangements.",
+                &labels,
+                records as f64 * per_update,
+            );
+        }
     }
 }
 
@@ -216,20 +249,20 @@ fn reactions(state: &AppState, out: &mut Exposition) {
     }
 }
 
-/// Resident memory and CPU time from `/proc/self` (Linux; nothing elsewhere).
-fn process(out: &mut Exposition) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let rss_kib = status
+/// The process's resident memory, from `/proc/self/status` (Linux; `None` elsewhere).
+fn resident_bytes() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
-    if let Some(kib) = rss_kib {
-        out.gauge(
-            "process_resident_memory_bytes",
-            "Resident memory size in bytes.",
-            &[],
-            kib * 1024.0,
-        );
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())?;
+    Some(kib * 1024.0)
+}
+
+/// Resident memory and CPU time from `/proc/self` (Linux; nothing elsewhere).
+fn process(out: &mut Exposition) {
+    if let Some(bytes) = resident_bytes() {
+        out.gauge("process_resident_memory_bytes", "Resident memory size in bytes.", &[], bytes);
     }
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();

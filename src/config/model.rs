@@ -35,6 +35,8 @@ pub const DEFAULT_SSE_PATH: &str = "/events";
 pub const DEFAULT_HEARTBEAT_INTERVAL_MS: u64 = 30_000;
 /// Default `journal_size` of an SSE reaction.
 pub const DEFAULT_JOURNAL_SIZE: usize = 10_000;
+/// Default `max_client_backlog_bytes` of an SSE reaction (16 MiB).
+pub const DEFAULT_MAX_CLIENT_BACKLOG_BYTES: u64 = 16 << 20;
 
 /// A ripple server: one config file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -296,8 +298,14 @@ pub struct SseReactionConfig {
     /// `journal_size`: how many of the latest change events the reaction
     /// keeps, at least 1, so that a client reconnecting with `Last-Event-ID`
     /// (or `?since=`) gets exactly what it missed; an older id gets a `reset`
-    /// event with the full current results instead. Default `10000`.
+    /// event with the full current results instead. Default `10000`. The journal also
+    /// keeps, beyond that, every event a connected client has yet to read.
     pub journal_size: usize,
+    /// `max_client_backlog_bytes`: how many bytes of events a client may have yet to read;
+    /// one further behind is dropped (it can reconnect with `Last-Event-ID`), so a stalled
+    /// client never holds more than this in the journal. At least 1. Default `16777216`
+    /// (16 MiB).
+    pub max_client_backlog_bytes: u64,
     /// `format`: the shape of change events. `tutorial` (the tutorial's
     /// `{queryId, added, updated, deleted}`) or `drasi` (Drasi Server's
     /// `{queryId, results: [{type, ...}], timestamp}`). Default `tutorial`.

@@ -95,6 +95,7 @@ fn tutorial_config() -> Config {
                 sse_path: "/events".to_owned(),
                 heartbeat_interval_ms: 30000,
                 journal_size: 10000,
+                max_client_backlog_bytes: 16 << 20,
                 format: SseFormat::Tutorial,
             }),
             ReactionConfig::Log(LogReactionConfig {
@@ -261,13 +262,17 @@ fn unknown_key_with_suggestion() {
 
 #[test]
 fn subscription_keys_in_both_spellings() {
-    let snake = "id: x\nlog_format: JSON\nqueries: [{id: q, query: x, sources: [{source_id: s}]}]\nsources: [{kind: postgres, id: s, database: d, user: u}]\nreactions:\n  - {kind: sse, id: r, queries: [q], journal_size: 5, format: drasi}\n";
-    let camel = snake.replace("log_format", "logFormat").replace("journal_size", "journalSize");
+    let snake = "id: x\nlog_format: JSON\nqueries: [{id: q, query: x, sources: [{source_id: s}]}]\nsources: [{kind: postgres, id: s, database: d, user: u}]\nreactions:\n  - {kind: sse, id: r, queries: [q], journal_size: 5, max_client_backlog_bytes: 4096, format: drasi}\n";
+    let camel = snake
+        .replace("log_format", "logFormat")
+        .replace("journal_size", "journalSize")
+        .replace("max_client_backlog_bytes", "maxClientBacklogBytes");
     for text in [snake.to_owned(), camel] {
         let config = parse(&text).unwrap();
         assert_eq!(config.log_format, LogFormat::Json);
         let ReactionConfig::Sse(sse) = &config.reactions[0] else { panic!("expected SSE") };
         assert_eq!((sse.journal_size, sse.format), (5, SseFormat::Drasi));
+        assert_eq!(sse.max_client_backlog_bytes, 4096);
     }
 }
 
@@ -276,6 +281,11 @@ fn subscription_key_errors() {
     assert_eq!(
         errors(&tutorial_with("heartbeat_interval_ms: 30000", "heartbeat_interval_ms: 30000\n    journal_size: 0")),
         ["server.yaml:67:19: reactions[0].journal_size: expected a positive integer (events), found integer 0"]
+    );
+    assert_eq!(
+        errors(&tutorial_with("heartbeat_interval_ms: 30000", "heartbeat_interval_ms: 30000
+    max_client_backlog_bytes: 0")),
+        ["server.yaml:67:31: reactions[0].max_client_backlog_bytes: expected a positive integer (bytes), found integer 0"]
     );
     assert_eq!(
         errors(&tutorial_with("heartbeat_interval_ms: 30000", "heartbeat_interval_ms: 30000\n    format: cloudevents")),

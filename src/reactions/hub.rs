@@ -1,37 +1,48 @@
-//! One SSE reaction's ordered event stream: its queries merged in transaction order, a
-//! bounded journal for clients that resume, and a bounded buffer per client.
+//! One SSE reaction's ordered event stream: its queries merged in transaction order, and one
+//! shared journal that every client reads through a cursor of its own.
 //!
 //! ```text
 //!  query feeds ──▶ merge by (time, query index), released once every query's progress
-//!                  has passed the time ──▶ journal (last `journal_size` events)
-//!                                     └──▶ each client's buffer (try_send; full → dropped)
+//!                  has passed the time ──▶ journal: Arc'd events, each rendered to its wire
+//!                                          text once     ▲        ▲        ▲
+//!                                                     each client's cursor (next event)
 //! ```
 //!
 //! Releasing only what every query has finished makes the order total and final, so an
 //! event id names exactly the events before it, and "everything after id X" is well defined
-//! for `Last-Event-ID`. Registering a client and reading the journal happen under one lock
-//! with releasing, so a resuming client sees every event after its id exactly once.
+//! for `Last-Event-ID`. Registering a client, placing its cursor and releasing happen under
+//! one lock, so a client sees every event after its starting point exactly once.
 //!
-//! Nothing here waits on a client: a client whose buffer is full is dropped (it can resume
-//! with its last id), so one stalled browser never holds back the engine or anyone else.
+//! Clients share the events: a client holds a cursor, not a copy, so a burst costs the same
+//! for one client as for a thousand, and a client that reads as fast as it is sent data is
+//! never dropped however large a burst is. The journal keeps the last `journal_size` events
+//! for clients that resume, and beyond that whatever a connected client has yet to read. A
+//! client is dropped when the events it has yet to read exceed `max_client_backlog_bytes`:
+//! that bounds what a stalled client keeps in memory. It can reconnect with its last id and
+//! gets exactly what it missed if the journal still holds it, else a `reset`.
+//!
+//! Nothing here waits on a client: one stalled browser never holds back the engine or anyone
+//! else.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use axum::body::Bytes;
 use futures::stream::{self, StreamExt};
 use ripple_dataflows::runtime::Time;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
-use super::format;
 use super::position::Cursor;
-use super::ReactionStats;
+use super::sse::frame;
+use super::{format, ReactionStats};
 use crate::config::SseFormat;
 use crate::queries::{unix_millis, QueryUpdate, ResultEvent};
 
-/// How many events a client may have waiting before it is dropped.
-pub const CLIENT_BUFFER: usize = 1024;
+/// The most events a client takes from the journal at once, so that its cursor stays close
+/// to what it has really written.
+const TAKE_MAX: usize = 256;
 
 /// One change event of the reaction, in its final place in the order.
 #[derive(Debug)]
@@ -40,8 +51,10 @@ pub struct Released {
     pub cursor: Cursor,
     /// The change, for rolling snapshots forward.
     pub event: Arc<ResultEvent>,
-    /// The `data:` text, rendered once for every client.
-    pub data: String,
+    /// The event on the wire (`id:` and `data:` lines), rendered once for every client.
+    pub frame: Bytes,
+    /// Bytes of every event released up to and including this one.
+    end: u64,
 }
 
 /// A query the hub merges: its index in the reaction's `queries` (part of event ids) and id.
@@ -53,68 +66,129 @@ pub struct Member {
     pub id: Arc<str>,
 }
 
-/// A connected client's view of the hub.
-pub struct Subscription {
-    /// Events after the client's id, already released (resumption only).
-    pub backlog: Vec<Arc<Released>>,
-    /// Every event released after subscribing, until the hub drops or closes the client.
-    pub live: mpsc::Receiver<Arc<Released>>,
-    /// Set when the client was dropped for falling behind.
-    pub fell_behind: Arc<AtomicBool>,
+/// How the hub is configured.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// The reaction's id, for logs.
+    pub reaction: String,
+    /// The epoch of the ids.
+    pub epoch: u64,
+    /// Events kept for clients that resume.
+    pub journal_size: usize,
+    /// Bytes of events a client may have yet to read before it is dropped.
+    pub max_client_backlog_bytes: u64,
+    /// The events' format.
+    pub format: SseFormat,
 }
 
-struct Client {
-    tx: mpsc::Sender<Arc<Released>>,
-    fell_behind: Arc<AtomicBool>,
+/// A client's place in the journal, shared by its stream and the hub. The hub forgets a
+/// reader once the stream's handle is gone.
+#[derive(Debug)]
+struct Reader {
+    /// Sequence number of the next event the client takes.
+    next: AtomicU64,
+    /// Set when the hub dropped the client for falling behind.
+    dropped: AtomicBool,
 }
 
 struct State {
+    /// Released events, numbered in release order from 0; `journal[0]` is number `first`.
     journal: VecDeque<Arc<Released>>,
+    first: u64,
+    /// Bytes of every event released so far.
+    bytes: u64,
     /// Events at or before it may have left the journal.
     floor: Cursor,
-    clients: Vec<Client>,
+    readers: Vec<Arc<Reader>>,
     closed: bool,
+}
+
+impl State {
+    /// The number the next released event gets.
+    fn head(&self) -> u64 {
+        self.first + self.journal.len() as u64
+    }
+
+    /// Bytes released from event number `next` on.
+    fn bytes_from(&self, next: u64) -> u64 {
+        let held = next.checked_sub(self.first).and_then(|i| self.journal.get(i as usize));
+        held.map_or(0, |released| self.bytes - (released.end - released.frame.len() as u64))
+    }
+}
+
+/// What a client gets from the journal.
+#[derive(Debug)]
+pub enum Taken {
+    /// The next events, in order (empty from [`Subscription::try_take`] if there is none yet).
+    Events(Vec<Arc<Released>>),
+    /// The client was dropped for falling behind; its stream should end.
+    Dropped,
+    /// The hub closed (shutdown) and the client has taken everything.
+    Closed,
+}
+
+/// A connected client's place in the stream.
+pub struct Subscription {
+    hub: Arc<Hub>,
+    reader: Arc<Reader>,
+    /// Changes whenever events are released, a client is dropped or the hub closes.
+    wake: watch::Receiver<u64>,
+}
+
+impl Subscription {
+    /// The events released after the client's place, without waiting.
+    pub fn try_take(&mut self) -> Taken {
+        self.hub.take(&self.reader)
+    }
+
+    /// Waits until there are events, or the client was dropped, or the hub closed.
+    /// Cancel-safe.
+    pub async fn take(&mut self) -> Taken {
+        loop {
+            self.wake.borrow_and_update();
+            match self.try_take() {
+                Taken::Events(events) if events.is_empty() => {}
+                taken => return taken,
+            }
+            if self.wake.changed().await.is_err() {
+                return Taken::Closed;
+            }
+        }
+    }
 }
 
 /// The ordered stream of one SSE reaction.
 pub struct Hub {
-    reaction: String,
-    epoch: u64,
+    config: HubConfig,
     members: Vec<Member>,
-    journal_size: usize,
-    format: SseFormat,
     stats: Arc<ReactionStats>,
-    state: Mutex<State>,
+    state: RwLock<State>,
     /// Every event at or before this time has been released.
     released: watch::Sender<Time>,
+    /// Wakes the clients: bumped on every release and on close.
+    wake: watch::Sender<u64>,
 }
 
 impl Hub {
-    /// A hub for `members` (the reaction's running queries), in `epoch`.
-    pub fn new(
-        reaction: String,
-        epoch: u64,
-        members: Vec<Member>,
-        journal_size: usize,
-        format: SseFormat,
-        stats: Arc<ReactionStats>,
-    ) -> Hub {
+    /// A hub for `members` (the reaction's running queries).
+    pub fn new(config: HubConfig, members: Vec<Member>, stats: Arc<ReactionStats>) -> Hub {
         // With nothing to merge, every time is trivially released.
         let released = if members.is_empty() { Time::MAX } else { 0 };
+        let floor = Cursor::after(config.epoch, 0);
         Hub {
-            reaction,
-            epoch,
+            config: HubConfig { journal_size: config.journal_size.max(1), ..config },
             members,
-            journal_size: journal_size.max(1),
-            format,
             stats,
-            state: Mutex::new(State {
+            state: RwLock::new(State {
                 journal: VecDeque::new(),
-                floor: Cursor::after(epoch, 0),
-                clients: Vec::new(),
+                first: 0,
+                bytes: 0,
+                floor,
+                readers: Vec::new(),
                 closed: false,
             }),
             released: watch::Sender::new(released),
+            wake: watch::Sender::new(0),
         }
     }
 
@@ -125,11 +199,15 @@ impl Hub {
 
     /// The epoch of the hub's ids.
     pub fn epoch(&self) -> u64 {
-        self.epoch
+        self.config.epoch
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Merges `feeds` (one per member, same order) until they end.
@@ -166,43 +244,81 @@ impl Hub {
                 .min();
             let Some((time, index, slot)) = next else { break };
             let event = pending[slot].pop_front().expect("the head was just seen");
-            let data = format::change_event(self.format, &event, unix_millis());
-            let cursor = Cursor::event(self.epoch, time, index);
-            ready.push(Arc::new(Released { cursor, event, data }));
+            let data = format::change_event(self.config.format, &event, unix_millis());
+            let cursor = Cursor::event(self.config.epoch, time, index);
+            let frame = frame::event(None, &cursor.to_string(), &data);
+            ready.push((cursor, event, frame));
         }
         if !ready.is_empty() {
-            let mut state = self.lock();
-            for released in ready {
-                self.distribute(&mut state, &released);
-                state.journal.push_back(released);
-                if state.journal.len() > self.journal_size {
-                    if let Some(evicted) = state.journal.pop_front() {
-                        state.floor = evicted.cursor;
-                    }
-                }
-            }
+            self.publish(ready);
         }
         if frontier > 0 && frontier - 1 > *self.released.borrow() {
             self.released.send_replace(frontier - 1);
         }
     }
 
-    /// Hands `released` to every client, dropping those whose buffer is full.
-    fn distribute(&self, state: &mut State, released: &Arc<Released>) {
-        state.clients.retain(|client| match client.tx.try_send(released.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                client.fell_behind.store(true, Ordering::Relaxed);
+    /// Appends events to the journal, drops clients too far behind, evicts what nobody needs
+    /// any more, and wakes the clients.
+    fn publish(&self, ready: Vec<(Cursor, Arc<ResultEvent>, Bytes)>) {
+        let mut state = self.write();
+        if state.closed {
+            return;
+        }
+        for (cursor, event, frame) in ready {
+            state.bytes += frame.len() as u64;
+            let end = state.bytes;
+            state.journal.push_back(Arc::new(Released { cursor, event, frame, end }));
+        }
+        let mut oldest_needed = state.head();
+        let mut readers = std::mem::take(&mut state.readers);
+        readers.retain(|reader| {
+            // The hub's handle is the last one: the client is gone.
+            if Arc::strong_count(reader) == 1 {
+                return false;
+            }
+            let next = reader.next.load(Ordering::Acquire);
+            let behind = state.bytes_from(next);
+            if behind > self.config.max_client_backlog_bytes {
+                reader.dropped.store(true, Ordering::Release);
                 self.stats.clients_dropped.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     message = "SSE client fell behind; dropping it (it can resume with Last-Event-ID).",
-                    reaction = %self.reaction,
-                    buffered = CLIENT_BUFFER,
+                    reaction = %self.config.reaction,
+                    behind_bytes = behind,
+                    max_client_backlog_bytes = self.config.max_client_backlog_bytes,
                 );
-                false
+                return false;
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            oldest_needed = oldest_needed.min(next);
+            true
         });
+        state.readers = readers;
+        while state.journal.len() > self.config.journal_size && state.first < oldest_needed {
+            let evicted = state.journal.pop_front().expect("the journal is not empty");
+            state.first += 1;
+            state.floor = evicted.cursor;
+        }
+        let head = state.head();
+        drop(state);
+        self.wake.send_replace(head);
+    }
+
+    /// The events after `reader`'s place (at most [`TAKE_MAX`]), moving it past them.
+    fn take(&self, reader: &Reader) -> Taken {
+        let state = self.read();
+        let next = reader.next.load(Ordering::Acquire);
+        // A reader the hub keeps is never behind `first`: eviction waits for it.
+        if reader.dropped.load(Ordering::Acquire) || next < state.first {
+            return Taken::Dropped;
+        }
+        let start = (next - state.first) as usize;
+        let end = state.journal.len().min(start + TAKE_MAX);
+        if start == end && state.closed {
+            return Taken::Closed;
+        }
+        let events: Vec<_> = state.journal.range(start..end).cloned().collect();
+        reader.next.store(state.first + end as u64, Ordering::Release);
+        Taken::Events(events)
     }
 
     /// Waits until every event at or before `time` has been released.
@@ -213,40 +329,38 @@ impl Hub {
     }
 
     /// Subscribes from now on.
-    pub fn subscribe(&self) -> Subscription {
-        self.register(&mut self.lock(), Vec::new())
+    pub fn subscribe(self: &Arc<Self>) -> Subscription {
+        let mut state = self.write();
+        let head = state.head();
+        self.register(&mut state, head)
     }
 
     /// Subscribes with every event after `cursor`, if the journal still holds all of them;
     /// `None` if it does not, or if `cursor` is from another epoch or not released yet.
-    pub fn resume(&self, cursor: Cursor) -> Option<Subscription> {
-        let mut state = self.lock();
-        let known = cursor.epoch == self.epoch
+    pub fn resume(self: &Arc<Self>, cursor: Cursor) -> Option<Subscription> {
+        let mut state = self.write();
+        let known = cursor.epoch == self.config.epoch
             && cursor >= state.floor
             && cursor.time <= *self.released.borrow();
         if !known {
             return None;
         }
         let start = state.journal.partition_point(|released| released.cursor <= cursor);
-        let backlog = state.journal.range(start..).cloned().collect();
-        Some(self.register(&mut state, backlog))
+        let next = state.first + start as u64;
+        Some(self.register(&mut state, next))
     }
 
-    fn register(&self, state: &mut State, backlog: Vec<Arc<Released>>) -> Subscription {
-        let (tx, live) = mpsc::channel(CLIENT_BUFFER);
-        let fell_behind = Arc::new(AtomicBool::new(false));
-        if !state.closed {
-            state.clients.push(Client { tx, fell_behind: fell_behind.clone() });
-        }
-        Subscription { backlog, live, fell_behind }
+    fn register(self: &Arc<Self>, state: &mut State, next: u64) -> Subscription {
+        let reader =
+            Arc::new(Reader { next: AtomicU64::new(next), dropped: AtomicBool::new(false) });
+        state.readers.push(reader.clone());
+        Subscription { hub: self.clone(), reader, wake: self.wake.subscribe() }
     }
 
-    /// Ends every client's stream once it has sent what it holds; later subscribers get an
-    /// empty stream.
+    /// Releases nothing more: every client's stream ends once it has taken what was released.
     pub fn close(&self) {
-        let mut state = self.lock();
-        state.closed = true;
-        state.clients.clear();
+        self.write().closed = true;
+        self.wake.send_modify(|_| {});
     }
 }
 
@@ -254,11 +368,22 @@ impl Hub {
 mod tests {
     use super::*;
 
-    fn hub(journal_size: usize) -> Arc<Hub> {
+    fn hub_with(journal_size: usize, max_client_backlog_bytes: u64) -> Arc<Hub> {
         let members =
             vec![Member { index: 0, id: Arc::from("a") }, Member { index: 1, id: Arc::from("b") }];
         let stats = Arc::new(ReactionStats::default());
-        Arc::new(Hub::new("r".into(), 5, members, journal_size, SseFormat::Tutorial, stats))
+        let config = HubConfig {
+            reaction: "r".into(),
+            epoch: 5,
+            journal_size,
+            max_client_backlog_bytes,
+            format: SseFormat::Tutorial,
+        };
+        Arc::new(Hub::new(config, members, stats))
+    }
+
+    fn hub(journal_size: usize) -> Arc<Hub> {
+        hub_with(journal_size, u64::MAX)
     }
 
     fn changes(query: &str, time: Time) -> QueryUpdate {
@@ -282,18 +407,34 @@ mod tests {
         hub.wait_released(through).await;
     }
 
+    /// Query a changes at 1..=count, then both queries' progress past them.
+    fn a_changes(count: Time) -> Vec<(usize, QueryUpdate)> {
+        let mut updates: Vec<_> = (1..=count).map(|time| (0, changes("a", time))).collect();
+        updates.push((0, QueryUpdate::Progress { upper: count + 1 }));
+        updates.push((1, QueryUpdate::Progress { upper: count + 1 }));
+        updates
+    }
+
     fn ids(events: &[Arc<Released>]) -> Vec<String> {
         events.iter().map(|e| e.cursor.to_string()).collect()
     }
 
-    fn drain(live: &mut mpsc::Receiver<Arc<Released>>) -> Vec<Arc<Released>> {
-        std::iter::from_fn(|| live.try_recv().ok()).collect()
+    /// Everything the subscription can take now.
+    fn drain(subscription: &mut Subscription) -> Vec<Arc<Released>> {
+        let mut all = Vec::new();
+        while let Taken::Events(events) = subscription.try_take() {
+            if events.is_empty() {
+                break;
+            }
+            all.extend(events);
+        }
+        all
     }
 
     #[tokio::test]
     async fn merges_in_transaction_then_query_order_once_both_progressed() {
         let hub = hub(100);
-        let mut live = hub.subscribe().live;
+        let mut subscription = hub.subscribe();
         let updates = vec![
             (1, changes("b", 1)),
             (1, changes("b", 2)),
@@ -302,22 +443,15 @@ mod tests {
             (0, QueryUpdate::Progress { upper: 3 }),
         ];
         feed(&hub, updates, 2).await;
-        assert_eq!(ids(&drain(&mut live)), ["5.1.1", "5.2.0", "5.2.1"]);
+        assert_eq!(ids(&drain(&mut subscription)), ["5.1.1", "5.2.0", "5.2.1"]);
     }
 
     #[tokio::test]
     async fn resumes_exactly_after_an_id_or_refuses() {
         let hub = hub(2);
-        let updates = vec![
-            (0, changes("a", 1)),
-            (0, changes("a", 2)),
-            (0, changes("a", 3)),
-            (0, QueryUpdate::Progress { upper: 4 }),
-            (1, QueryUpdate::Progress { upper: 4 }),
-        ];
-        feed(&hub, updates, 3).await;
+        feed(&hub, a_changes(3), 3).await;
         let resumed =
-            |text: &str| hub.resume(Cursor::parse(text).unwrap()).map(|s| ids(&s.backlog));
+            |text: &str| hub.resume(Cursor::parse(text).unwrap()).map(|mut s| ids(&drain(&mut s)));
         assert_eq!(resumed("5.2.0"), Some(vec!["5.3.0".to_string()]));
         assert_eq!(resumed("5.1"), Some(vec!["5.2.0".to_string(), "5.3.0".to_string()]));
         assert_eq!(resumed("5.3"), Some(vec![]));
@@ -328,27 +462,64 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_full_client_is_dropped_and_others_keep_everything() {
+    async fn a_burst_larger_than_the_journal_reaches_a_connected_client_whole() {
         let hub = hub(10);
-        let stalled = hub.subscribe();
-        let mut reader = hub.subscribe().live;
+        let mut subscription = hub.subscribe();
+        feed(&hub, a_changes(5000), 5000).await;
+        let events = drain(&mut subscription);
+        let times: Vec<Time> = events.iter().map(|e| e.event.time).collect();
+        assert_eq!(times, (1..=5000).collect::<Vec<_>>());
+        assert_eq!(hub.stats.clients_dropped.load(Ordering::Relaxed), 0);
+        // Once read, the journal is back to its size.
+        let next = vec![
+            (0, changes("a", 5001)),
+            (0, QueryUpdate::Progress { upper: 5002 }),
+            (1, QueryUpdate::Progress { upper: 5002 }),
+        ];
+        feed(&hub, next, 5001).await;
+        assert_eq!(hub.read().journal.len(), 10);
+    }
+
+    #[tokio::test]
+    async fn a_client_too_far_behind_is_dropped_and_can_resume_exactly() {
+        let hub = hub_with(1000, 2000);
+        let mut stalled = hub.subscribe();
+        let mut reader = hub.subscribe();
         let (a, ra) = mpsc::unbounded_channel();
         let (b, rb) = mpsc::unbounded_channel::<QueryUpdate>();
         tokio::spawn(hub.clone().run(vec![ra, rb]));
-        let total = CLIENT_BUFFER as Time + 10;
-        let mut received = 0;
-        for time in 1..=total {
+        b.send(QueryUpdate::Progress { upper: Time::MAX }).unwrap();
+        let mut last_read = None;
+        for time in 1..=100 {
             a.send(changes("a", time)).unwrap();
             a.send(QueryUpdate::Progress { upper: time + 1 }).unwrap();
+            hub.wait_released(time).await;
+            let Taken::Events(events) = reader.take().await else {
+                panic!("the reader is dropped")
+            };
+            assert_eq!(events.iter().map(|e| e.event.time).collect::<Vec<_>>(), [time]);
+            if time == 1 {
+                let Taken::Events(first) = stalled.try_take() else { panic!("dropped at once") };
+                last_read = first.last().map(|e| e.cursor);
+            }
         }
-        // Query b has no changes; its progress releases everything.
-        b.send(QueryUpdate::Progress { upper: total + 1 }).unwrap();
-        while received < total {
-            let event = reader.recv().await.expect("the reader stays subscribed");
-            received += 1;
-            assert_eq!(event.event.time, received);
-        }
-        assert!(stalled.fell_behind.load(Ordering::Relaxed));
+        assert!(matches!(stalled.try_take(), Taken::Dropped));
         assert_eq!(hub.stats.clients_dropped.load(Ordering::Relaxed), 1);
+        // The journal still holds its next event: it resumes exactly.
+        let mut resumed = hub.resume(last_read.expect("read one event")).expect("resumable");
+        let times: Vec<Time> = drain(&mut resumed).iter().map(|e| e.event.time).collect();
+        assert_eq!(times, (2..=100).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn closing_ends_every_stream_after_what_was_released() {
+        let hub = hub(10);
+        let mut subscription = hub.subscribe();
+        feed(&hub, a_changes(3), 3).await;
+        hub.close();
+        let Taken::Events(events) = subscription.take().await else { panic!("events first") };
+        assert_eq!(events.len(), 3);
+        assert!(matches!(subscription.take().await, Taken::Closed));
+        assert!(matches!(hub.subscribe().take().await, Taken::Closed));
     }
 }

@@ -100,7 +100,9 @@ pub struct SourceStatusView {
     /// so (PostgreSQL: the slot's `confirmed_flush_lsn` follows it). Without a state store,
     /// the same as `position`.
     pub acknowledged: Option<String>,
-    /// How far the source server's WAL is ahead of `position`, in bytes (checked every second).
+    /// How far the source server's WAL is ahead of `position`, in bytes: the server's position
+    /// is read every 250 ms (and taken from keep-alives), and the lag is updated on every
+    /// applied transaction, so it falls as the source catches up.
     pub lag_bytes: Option<u64>,
     /// While behind: seconds since the commit of the last applied transaction; 0 when caught
     /// up.

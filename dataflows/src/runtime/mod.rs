@@ -33,6 +33,7 @@
 //! workers only ([`serve_member`]).
 
 mod control;
+mod memory;
 mod peek;
 mod render;
 mod sink;
@@ -46,6 +47,7 @@ use std::thread::Thread;
 use crate::value::{Element, Value};
 use control::Control;
 
+pub use memory::ArrangementRecords;
 pub use peek::PeekReply;
 pub use sink::{ChangeSet, EventSink, QueryEvent};
 pub use spec::QuerySpec;
@@ -102,6 +104,8 @@ struct Local {
     /// Event sinks of queries whose install is on its way.
     sinks: Mutex<HashMap<Arc<str>, EventSink>>,
     peeks: Arc<peek::PeekBook>,
+    /// Updates held in arrangements, counted by this process's workers.
+    arrangements: Arc<memory::Sizes>,
 }
 
 impl Local {
@@ -262,6 +266,12 @@ impl Runtime {
         self.local.peeks.open(peek, self.peers, at, reply);
         c.send(Command::Control(Control::Peek { id: Arc::from(id), at, peek }));
         Ok(())
+    }
+
+    /// Updates held in the arrangements of each query and of the shared input graph, in this
+    /// process's workers: the updates they hold, not distinct rows (see `runtime/memory.rs`).
+    pub fn arrangement_records(&self) -> ArrangementRecords {
+        self.local.arrangements.records()
     }
 
     /// The timestamp the next transaction will get.

@@ -11,6 +11,7 @@ use timely::progress::Antichain;
 use timely::worker::Worker;
 
 use super::control::{Control, ControlPlane};
+use super::memory::{Attribution, Owner};
 use super::peek::{PartSender, PendingPeek};
 use super::render::{self, Base, InstalledQuery};
 use super::sink::EventSink;
@@ -30,8 +31,11 @@ pub(super) fn run(
     local: Arc<Local>,
 ) {
     let index = worker.index();
+    let arrangements = Attribution::enable(worker, local.arrangements.clone());
     let mut input = InputSession::<Time, Element, Diff>::new();
-    let mut base = worker.dataflow_named("base", |scope| Base::build(input.to_collection(scope)));
+    let mut base = arrangements.build(worker, Owner::Base, |worker| {
+        worker.dataflow_named("base", |scope| Base::build(input.to_collection(scope)))
+    });
     // Time 0 is never used: the first transaction gets time 1.
     input.advance_to(1);
     input.flush();
@@ -61,14 +65,16 @@ pub(super) fn run(
                     let Ok(plan) = spec.compile() else { continue };
                     let sink = if index == 0 { local.take_sink(&id) } else { None };
                     let sink = sink.unwrap_or_else(|| Arc::new(|_| {}) as EventSink);
-                    let query =
-                        render::install(worker, &mut base, &id, &Arc::new(plan), as_of, sink);
+                    let query = arrangements.build(worker, Owner::Query(id.clone()), |worker| {
+                        render::install(worker, &mut base, &id, &Arc::new(plan), as_of, sink)
+                    });
                     queries.insert(id, query);
                 }
                 Control::Remove { id } => {
                     if let Some(query) = queries.remove(&id) {
                         query.retire();
                     }
+                    arrangements.forget(&Owner::Query(id));
                 }
                 Control::Peek { id, at, peek } => match queries.get(&id) {
                     Some(query) => peeks.push(PendingPeek::new(query.results.clone(), at, peek)),

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use crate::config::fields::{Ctx, Fields, Path};
 use crate::config::model::{
     LogReactionConfig, LogRoutes, ReactionConfig, SseFormat, SseReactionConfig,
-    DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_JOURNAL_SIZE, DEFAULT_SSE_HOST, DEFAULT_SSE_PATH,
-    DEFAULT_SSE_PORT,
+    DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_CLIENT_BACKLOG_BYTES,
+    DEFAULT_SSE_HOST, DEFAULT_SSE_PATH, DEFAULT_SSE_PORT,
 };
 use crate::config::yaml::{Node, Value};
 
@@ -46,28 +46,21 @@ fn sse(ctx: &mut Ctx, fields: &mut Fields, id: String, queries: Vec<String>) -> 
             Some(sse_path)
         })
         .unwrap_or_else(|| DEFAULT_SSE_PATH.to_owned());
-    let heartbeat_interval_ms = fields
-        .optional(ctx, "heartbeat_interval_ms")
-        .and_then(|(node, path)| {
-            let found = ctx.integer::<u64>(node, &path, "a positive integer (milliseconds)")?;
-            if found == 0 {
-                let message = "expected a positive integer (milliseconds), found integer 0";
-                ctx.error(&path.written, Some(node.mark), message, None);
-            }
-            Some(found)
-        })
-        .unwrap_or(DEFAULT_HEARTBEAT_INTERVAL_MS);
-    let journal_size = fields
-        .optional(ctx, "journal_size")
-        .and_then(|(node, path)| {
-            let found = ctx.integer::<usize>(node, &path, "a positive integer (events)")?;
-            if found == 0 {
-                let message = "expected a positive integer (events), found integer 0";
-                ctx.error(&path.written, Some(node.mark), message, None);
-            }
-            Some(found)
-        })
-        .unwrap_or(DEFAULT_JOURNAL_SIZE);
+    let heartbeat_interval_ms = positive(
+        ctx,
+        fields,
+        "heartbeat_interval_ms",
+        "milliseconds",
+        DEFAULT_HEARTBEAT_INTERVAL_MS,
+    );
+    let journal_size = positive(ctx, fields, "journal_size", "events", DEFAULT_JOURNAL_SIZE);
+    let max_client_backlog_bytes = positive(
+        ctx,
+        fields,
+        "max_client_backlog_bytes",
+        "bytes",
+        DEFAULT_MAX_CLIENT_BACKLOG_BYTES,
+    );
     let format = fields
         .optional(ctx, "format")
         .and_then(|(node, path)| choice(ctx, node, &path, &["tutorial", "drasi"]))
@@ -83,8 +76,28 @@ fn sse(ctx: &mut Ctx, fields: &mut Fields, id: String, queries: Vec<String>) -> 
         sse_path,
         heartbeat_interval_ms,
         journal_size,
+        max_client_backlog_bytes,
         format,
     }
+}
+
+/// The optional positive integer `key` (counting `unit`), or `default`.
+fn positive<T>(ctx: &mut Ctx, fields: &mut Fields, key: &'static str, unit: &str, default: T) -> T
+where
+    T: TryFrom<i128> + PartialEq + From<u8>,
+{
+    fields
+        .optional(ctx, key)
+        .and_then(|(node, path)| {
+            let expected = format!("a positive integer ({unit})");
+            let found = ctx.integer::<T>(node, &path, &expected)?;
+            if found == T::from(0) {
+                let message = format!("expected {expected}, found integer 0");
+                ctx.error(&path.written, Some(node.mark), message, None);
+            }
+            Some(found)
+        })
+        .unwrap_or(default)
 }
 
 fn log(ctx: &mut Ctx, fields: &mut Fields, id: String, queries: Vec<String>) -> LogReactionConfig {

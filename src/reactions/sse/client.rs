@@ -2,51 +2,63 @@
 //! the server shuts down.
 //!
 //! A full-results event (`reset` or `snapshot`) must show every query at one transaction
-//! and continue exactly after it. The client subscribes first, so every later event is
-//! buffered for it; then each query's result is read (each at the engine's latest time),
-//! the older ones are rolled forward to the newest time with the buffered events, and the
-//! stream continues with the first buffered event after that time.
+//! and continue exactly after it. The client subscribes first, so every later event waits
+//! for it in the journal; then each query's result is read (each at the engine's latest
+//! time), the older ones are rolled forward to the newest time with the events since, and
+//! the stream continues with the first event after that time.
 
-use std::convert::Infallible;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::response::sse::Event;
+use axum::body::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
-use tokio_stream::wrappers::ReceiverStream;
 
-use super::Context;
+use super::{frame, Context};
 use crate::queries::JsonRow;
 use crate::reactions::format;
-use crate::reactions::hub::{Released, Subscription};
+use crate::reactions::hub::{Released, Subscription, Taken};
 use crate::reactions::position::Cursor;
 use crate::reactions::{rows, ReactionStats};
 
-/// The client's stream. `requested` is its `Last-Event-ID` or `since`.
+/// The stream of wire text of a client. `requested` is its `Last-Event-ID` or `since`.
 pub(super) async fn open(
     context: &Context,
     requested: Option<String>,
     snapshot: bool,
-) -> BoxStream<'static, Result<Event, Infallible>> {
+) -> BoxStream<'static, Bytes> {
     let reaction = &context.config.id;
     let start = match requested {
         Some(text) => match resume(context, &text).await {
-            Some(subscription) => Ok((None, subscription)),
+            Some(subscription) => Ok(Start { head: None, carry: Vec::new(), subscription }),
             None => {
                 tracing::info!(message = "SSE client's id is not in the journal; sending a reset.", %reaction, id = %text);
                 full_results(context, "reset").await
             }
         },
         None if snapshot => full_results(context, "snapshot").await,
-        None => Ok((None, context.hub.subscribe())),
+        None => Ok(Start { head: None, carry: Vec::new(), subscription: context.hub.subscribe() }),
     };
     match start {
-        Ok((head, subscription)) => stream(head, subscription, context.stats.clone()),
+        Ok(start) => {
+            let heartbeat = Duration::from_millis(context.config.heartbeat_interval_ms.max(1));
+            feed(start, heartbeat, context.stats.clone())
+        }
         Err(error) => {
             tracing::warn!(message = "SSE client could not be started; closing its stream.", %reaction, %error);
-            stream::iter([Ok(Event::default().comment(format!("closed: {error}")))]).boxed()
+            stream::iter([frame::comment(&format!("closed: {error}"))]).boxed()
         }
     }
+}
+
+/// Where a client's stream starts.
+struct Start {
+    /// A full-results event to send first.
+    head: Option<Bytes>,
+    /// Events already taken from the journal, to send before the next ones.
+    carry: Vec<Arc<Released>>,
+    subscription: Subscription,
 }
 
 /// Continues after `text`, if it is an id of this process that the journal covers.
@@ -65,10 +77,7 @@ async fn resume(context: &Context, text: &str) -> Option<Subscription> {
 
 /// A `name` event with every query's full result at one transaction, and the subscription
 /// that continues after it.
-async fn full_results(
-    context: &Context,
-    name: &'static str,
-) -> Result<(Option<Event>, Subscription), String> {
+async fn full_results(context: &Context, name: &'static str) -> Result<Start, String> {
     let mut subscription = context.hub.subscribe();
     let mut results: Vec<(Arc<str>, u64, Vec<JsonRow>)> = Vec::new();
     for member in context.hub.members() {
@@ -80,54 +89,91 @@ async fn full_results(
         () = context.hub.wait_released(target) => {}
         () = context.shutdown.cancelled() => return Err("the server is shutting down".into()),
     }
-    let mut carry = None;
-    while let Ok(released) = subscription.live.try_recv() {
-        if released.event.time > target {
-            carry = Some(released);
-            break;
-        }
-        let query = results.iter_mut().find(|(id, _, _)| *id == released.event.query_id);
-        if let Some((_, read_at, rows)) = query {
-            if released.event.time > *read_at {
-                rows::apply(rows, &released.event);
+    // Every event up to `target` is released: roll the older results forward with them, and
+    // keep the first ones after it for the stream.
+    let mut carry = Vec::new();
+    while carry.is_empty() {
+        let events = match subscription.try_take() {
+            Taken::Events(events) if !events.is_empty() => events,
+            Taken::Events(_) | Taken::Closed => break,
+            Taken::Dropped => return Err("fell behind while the results were read".into()),
+        };
+        for released in events {
+            if released.event.time > target {
+                carry.push(released);
+                continue;
+            }
+            let query = results.iter_mut().find(|(id, _, _)| *id == released.event.query_id);
+            if let Some((_, read_at, rows)) = query {
+                if released.event.time > *read_at {
+                    rows::apply(rows, &released.event);
+                }
             }
         }
     }
-    if subscription.fell_behind.load(Ordering::Relaxed) {
-        return Err("fell behind while the results were read".into());
-    }
-    subscription.backlog.extend(carry);
     let position = Cursor::after(context.hub.epoch(), target);
     let results: Vec<(Arc<str>, Vec<JsonRow>)> =
         results.into_iter().map(|(id, _, rows)| (id, rows)).collect();
     let data = format::full_results(position, &results);
-    Ok((Some(Event::default().event(name).id(position.to_string()).data(data)), subscription))
+    let head = frame::event(Some(name), &position.to_string(), &data);
+    Ok(Start { head: Some(head), carry, subscription })
 }
 
-/// `head`, the backlog, then live events, then a final comment saying why the stream ended.
-fn stream(
-    head: Option<Event>,
+/// What a client's stream has yet to send.
+struct Feed {
+    queue: VecDeque<Arc<Released>>,
     subscription: Subscription,
-    stats: Arc<ReactionStats>,
-) -> BoxStream<'static, Result<Event, Infallible>> {
-    let Subscription { backlog, live, fell_behind } = subscription;
-    let guard = ClientGuard::new(stats);
-    let events = stream::iter(backlog).chain(ReceiverStream::new(live)).map(move |released| {
-        guard.stats.events_sent.fetch_add(1, Ordering::Relaxed);
-        change_event(&released)
-    });
-    let last = stream::once(async move {
-        if fell_behind.load(Ordering::Relaxed) {
-            Event::default().comment("dropped: too far behind; reconnect with Last-Event-ID")
-        } else {
-            Event::default().comment("server shutting down")
-        }
-    });
-    stream::iter(head).chain(events).chain(last).map(Ok).boxed()
+    heartbeat: Duration,
+    guard: ClientGuard,
+    ended: bool,
 }
 
-fn change_event(released: &Released) -> Event {
-    Event::default().id(released.cursor.to_string()).data(&released.data)
+impl Feed {
+    /// The next piece of wire text: an event, a heartbeat when idle, and last a comment saying
+    /// why the stream ended; `None` after that.
+    async fn next(&mut self) -> Option<Bytes> {
+        while !self.ended {
+            if let Some(released) = self.queue.pop_front() {
+                self.guard.stats.events_sent.fetch_add(1, Ordering::Relaxed);
+                return Some(released.frame.clone());
+            }
+            let taken = tokio::select! {
+                taken = self.subscription.take() => taken,
+                () = tokio::time::sleep(self.heartbeat) => return Some(frame::comment("heartbeat")),
+            };
+            match taken {
+                Taken::Events(events) => self.queue.extend(events),
+                Taken::Dropped => {
+                    self.ended = true;
+                    return Some(frame::comment(
+                        "dropped: too far behind; reconnect with Last-Event-ID",
+                    ));
+                }
+                Taken::Closed => {
+                    self.ended = true;
+                    return Some(frame::comment("server shutting down"));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// `head`, the carried events, then events from the journal as they are released.
+fn feed(start: Start, heartbeat: Duration, stats: Arc<ReactionStats>) -> BoxStream<'static, Bytes> {
+    let Start { head, carry, subscription } = start;
+    let feed = Feed {
+        queue: carry.into(),
+        subscription,
+        heartbeat,
+        guard: ClientGuard::new(stats),
+        ended: false,
+    };
+    let events = stream::unfold(feed, |mut feed| async move {
+        let next = feed.next().await?;
+        Some((next, feed))
+    });
+    stream::iter(head).chain(events).boxed()
 }
 
 /// Counts a connected client for as long as its stream lives.

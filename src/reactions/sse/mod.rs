@@ -8,27 +8,32 @@
 //!
 //! Where a stream starts ([`client`]): after `Last-Event-ID` (or `?since=`) when the journal
 //! covers it, else with one `reset` event holding the full results; with `?snapshot=true`
-//! and no id, with one `snapshot` event; otherwise from now on, as Drasi does.
+//! and no id, with one `snapshot` event; otherwise from now on, as Drasi does. Every client
+//! reads the reaction's one journal of events rendered once ([`frame`], [`super::hub`]).
 //!
 //! On shutdown the listener stops accepting, every event of the transactions applied so
 //! far is released, and each stream ends after what it holds with a final comment. Clients
 //! that do not read are cut off after [`SHUTDOWN_GRACE`].
 
 mod client;
+pub mod frame;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::Query;
-use axum::http::HeaderMap;
-use axum::response::sse::{KeepAlive, Sse};
+use axum::http::{header, HeaderMap};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use futures::StreamExt;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::CorsLayer;
 
-use super::hub::{Hub, Member};
+use super::hub::{Hub, HubConfig, Member};
 use super::ReactionStats;
 use crate::config::SseReactionConfig;
 use crate::queries::{Queries, QueryStatus};
@@ -79,14 +84,14 @@ pub async fn start(
             Some((Member { index, id: Arc::from(id.as_str()) }, query.feed()))
         })
         .unzip();
-    let hub = Arc::new(Hub::new(
-        config.id.clone(),
-        queries.epoch(),
-        members,
-        config.journal_size,
-        config.format,
-        stats.clone(),
-    ));
+    let hub_config = HubConfig {
+        reaction: config.id.clone(),
+        epoch: queries.epoch(),
+        journal_size: config.journal_size,
+        max_client_backlog_bytes: config.max_client_backlog_bytes,
+        format: config.format,
+    };
+    let hub = Arc::new(Hub::new(hub_config, members, stats.clone()));
     tokio::spawn(hub.clone().run(feeds));
     let context = Arc::new(Context { config, queries, hub, stats, shutdown: shutdown.clone() });
     let closing = {
@@ -132,10 +137,11 @@ fn router(context: Arc<Context>) -> Router {
                     // connect, so the header wins.
                     let requested = last_event_id.or(params.since);
                     let stream = client::open(&context, requested, params.snapshot).await;
-                    let interval =
-                        Duration::from_millis(context.config.heartbeat_interval_ms.max(1));
-                    Sse::new(stream)
-                        .keep_alive(KeepAlive::new().interval(interval).text("heartbeat"))
+                    let headers = [
+                        (header::CONTENT_TYPE, "text/event-stream"),
+                        (header::CACHE_CONTROL, "no-cache"),
+                    ];
+                    (headers, Body::from_stream(stream.map(Ok::<_, Infallible>))).into_response()
                 }
             }),
         )

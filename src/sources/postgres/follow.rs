@@ -17,8 +17,9 @@ use super::tables::Tables;
 use super::PgSourceError;
 use crate::sources::{ColumnListener, ColumnReport, SourceStatus};
 
-/// How often the lag is measured against the server's WAL position.
-const LAG_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the server's WAL position is read for the lag. Between two readings the lag is
+/// updated on every applied transaction and keep-alive, so it falls as ripple catches up.
+const LAG_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
@@ -29,6 +30,32 @@ struct Transaction {
     final_lsn: Lsn,
     commit_time_micros: i64,
     messages: Vec<Message>,
+}
+
+/// What the lag is computed from, kept between measurements.
+#[derive(Default)]
+struct Lag {
+    /// The newest WAL position the server is known to have: read every [`LAG_INTERVAL`], or
+    /// sent in a keep-alive.
+    server: Lsn,
+    /// Commit time of the last applied transaction.
+    last_commit: Option<i64>,
+    /// Whether the server has said, since the last applied transaction, that nothing more is
+    /// pending (an idle keep-alive).
+    caught_up: bool,
+}
+
+impl Lag {
+    /// Reports how far `applied` is behind the server: in bytes of WAL, and, while behind, in
+    /// seconds since the commit of the last applied transaction (0 when caught up).
+    fn report(&self, applied: Lsn, status: &SourceStatus) {
+        let bytes = self.server.as_u64().saturating_sub(applied.as_u64());
+        let seconds = match self.last_commit {
+            Some(commit) if bytes > 0 && !self.caught_up => seconds_since(commit),
+            _ => 0.0,
+        };
+        status.lag(bytes, seconds);
+    }
 }
 
 /// Everything the stream updates, borrowed from the source for one session.
@@ -52,12 +79,9 @@ impl Follower<'_> {
         sql: &tokio_postgres::Client,
     ) -> Result<(), PgSourceError> {
         let mut open: Option<Transaction> = None;
-        let mut lag = tokio::time::interval(LAG_INTERVAL);
-        lag.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Commit time of the last applied transaction, and whether the server has since said
-        // there is nothing more (an idle keep-alive).
-        let mut last_commit: Option<i64> = None;
-        let mut caught_up = false;
+        let mut measure = tokio::time::interval(LAG_INTERVAL);
+        measure.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut lag = Lag::default();
         loop {
             let event = tokio::select! {
                 biased;
@@ -68,18 +92,14 @@ impl Follower<'_> {
                     }
                     continue;
                 }
-                _ = lag.tick() => {
+                _ = measure.tick() => {
                     let current: String =
                         sql.query_one("SELECT pg_current_wal_lsn()::text", &[]).await?.get(0);
                     let current = Lsn::parse(&current).map_err(|error| {
                         PgSourceError::Transient(format!("unreadable WAL position: {error}"))
                     })?;
-                    let bytes = current.as_u64().saturating_sub(self.applied.as_u64());
-                    let seconds = match last_commit {
-                        Some(commit) if bytes > 0 && !caught_up => seconds_since(commit),
-                        _ => 0.0,
-                    };
-                    self.status.lag(bytes, seconds);
+                    lag.server = lag.server.max(current);
+                    lag.report(*self.applied, self.status);
                     continue;
                 }
                 event = client.recv() => event?,
@@ -89,7 +109,7 @@ impl Follower<'_> {
             };
             match event {
                 ReplicationEvent::Begin { final_lsn, commit_time_micros, .. } => {
-                    caught_up = false;
+                    lag.caught_up = false;
                     open =
                         Some(Transaction { final_lsn, commit_time_micros, messages: Vec::new() });
                 }
@@ -121,7 +141,8 @@ impl Follower<'_> {
                         ));
                     };
                     if let Some(time) = self.commit(transaction, end_lsn, client)? {
-                        last_commit = Some(time);
+                        lag.last_commit = Some(time);
+                        lag.report(*self.applied, self.status);
                     }
                 }
                 ReplicationEvent::KeepAlive { wal_end, .. } => {
@@ -130,12 +151,14 @@ impl Follower<'_> {
                     // other tables or databases is released too (as PostgreSQL's own
                     // subscribers do).
                     if open.is_none() {
-                        caught_up = true;
+                        lag.caught_up = true;
+                        lag.server = lag.server.max(wal_end);
                         if wal_end > *self.applied {
                             *self.applied = wal_end;
                             self.status.moved(wal_end.to_string());
                             self.checkpoints.applied(wal_end, client, self.status);
                         }
+                        lag.report(*self.applied, self.status);
                     }
                 }
                 ReplicationEvent::Message { .. } | ReplicationEvent::StoppedAt { .. } => {}

@@ -17,6 +17,9 @@ use crate::config::PostgresSourceConfig;
 use crate::sources::{SourceLinks, SourceState, SourceStatus};
 use crate::state::StateStore;
 
+/// How long shutdown waits for the final acknowledgement to be sent (a little more than the
+/// replication client's status interval).
+const FINAL_ACK_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long slot creation may wait for open transactions before it is reported.
 const SLOT_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -318,6 +321,13 @@ impl Stream {
                 Ok(durable) => {
                     if let Some(client) = &self.client {
                         client.update_applied_lsn(durable);
+                        if !reported(client, durable).await {
+                            tracing::warn!(
+                                message = "Could not acknowledge the final position before closing the replication stream.",
+                                source_id = %self.config.id,
+                                position = %durable
+                            );
+                        }
                     }
                 }
                 Err(error) => tracing::error!(
@@ -333,6 +343,22 @@ impl Stream {
             }
         }
     }
+}
+
+/// Waits until `client` has sent `position` to the server as flushed, so that the slot's
+/// `confirmed_flush_lsn` reaches it before the stream is closed: the client sends a raised
+/// position only once its status interval has passed since its previous update, and closing
+/// does not send one. `false` if that did not happen within [`FINAL_ACK_TIMEOUT`] or the
+/// stream already ended.
+async fn reported(client: &ReplicationClient, position: Lsn) -> bool {
+    let metrics = client.metrics();
+    let sent = async {
+        while metrics.last_applied_lsn() < position && client.is_running() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(FINAL_ACK_TIMEOUT, sent).await.is_ok()
+        && metrics.last_applied_lsn() >= position
 }
 
 /// The broken hand-off for tests: a snapshot exported by a transaction that starts before the
