@@ -5,5 +5,5 @@ pub mod error;
 mod lexer;
 mod parser;
 
-pub use error::{CypherError, ErrorKind};
+pub use error::{CypherError, ErrorDetail, ErrorKind};
 pub use parser::parse;
