@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+mod checks;
+
 use super::types::{self, Ty};
 use super::{
     Aggregate, AggregateFunction, ArithOp, CompileOptions, Expr, Function, Op, PathPart, QueryPlan,
@@ -462,6 +464,7 @@ impl Builder<'_> {
             }
             Err(e)
                 if e.detail == Some(ErrorDetail::UndefinedVariable)
+                    && w.projection.star.is_none()
                     && !w.projection.items.iter().any(|i| contains_aggregate(&i.expr)) =>
             {
                 (self.op, self.scope) = (op, scope);
@@ -638,101 +641,6 @@ impl Builder<'_> {
             locals: Vec::new(),
         };
         Ok(names)
-    }
-
-    /// What the compiler knows of an expression's type (see [`types`]): later patterns and
-    /// operators check it.
-    fn static_type(&self, e: &ast::Expr) -> Ty {
-        match &e.kind {
-            ExprKind::Literal(l) => Ty::of_literal(l),
-            ExprKind::Variable(name) => self.scope.lookup(name).map_or(Ty::Any, |(_, ty)| ty),
-            ExprKind::Parameter(name) => self.parameters.get(&**name).map_or(Ty::Any, Ty::of_value),
-            ExprKind::List(_) | ExprKind::ListComprehension { .. } => Ty::List,
-            ExprKind::Map(_) => Ty::Map,
-            ExprKind::Unary(UnaryOp::Not, _)
-            | ExprKind::Binary(
-                BinaryOp::And
-                | BinaryOp::Or
-                | BinaryOp::Xor
-                | BinaryOp::In
-                | BinaryOp::StartsWith
-                | BinaryOp::EndsWith
-                | BinaryOp::Contains,
-                ..,
-            )
-            | ExprKind::Comparison(..)
-            | ExprKind::IsNull(..)
-            | ExprKind::HasLabels(..)
-            | ExprKind::Quantified { .. } => Ty::Bool,
-            ExprKind::CountStar => Ty::Int,
-            _ => Ty::Any,
-        }
-    }
-
-    /// Rejects an operand whose static type can never be one of `allowed`.
-    fn check_operand(&self, e: &ast::Expr, allowed: &[Ty], what: &str) -> Result<()> {
-        let ty = self.static_type(e);
-        if ty.may_be(allowed) {
-            return Ok(());
-        }
-        let expected: Vec<&str> = allowed.iter().map(|t| t.name()).collect();
-        Err(CypherError::semantic(
-            ErrorDetail::InvalidArgumentType,
-            format!(
-                "{what} expects {}, got {} `{}`",
-                expected.join(" or "),
-                ty.name(),
-                self.source(e.span)
-            ),
-            e.span,
-        ))
-    }
-
-    /// Property access needs a map, node or relationship: on a path it is a syntax error in
-    /// openCypher, on another value a type error.
-    fn check_property_base(&self, base: &ast::Expr, key: &ast::Ident) -> Result<()> {
-        let allowed = [Ty::Map, Ty::Node, Ty::Relationship];
-        let ty = self.static_type(base);
-        if ty.may_be(&allowed) {
-            return Ok(());
-        }
-        let message = format!(
-            "cannot read property `{}` of {} `{}`",
-            key.name,
-            ty.name(),
-            self.source(base.span)
-        );
-        Err(match ty {
-            Ty::Path => CypherError::semantic(ErrorDetail::InvalidArgumentType, message, key.span),
-            _ => CypherError::type_error(message, key.span),
-        })
-    }
-
-    /// Indexing needs a list (by integer) or a map, node or relationship (by string).
-    fn check_index(&self, base: &ast::Expr, index: &ast::Expr) -> Result<()> {
-        let (base_ty, index_ty) = (self.static_type(base), self.static_type(index));
-        let (fine, detail) = match base_ty {
-            Ty::Any | Ty::Null => (true, ErrorDetail::InvalidArgumentType),
-            Ty::List => (index_ty.may_be(&[Ty::Int]), ErrorDetail::InvalidArgumentType),
-            Ty::Map | Ty::Node | Ty::Relationship => {
-                (index_ty.may_be(&[Ty::Str]), ErrorDetail::MapElementAccessByNonString)
-            }
-            _ => (false, ErrorDetail::InvalidArgumentType),
-        };
-        if fine {
-            return Ok(());
-        }
-        Err(CypherError::type_error(
-            format!(
-                "cannot index {} `{}` with {} `{}`",
-                base_ty.name(),
-                self.source(base.span),
-                index_ty.name(),
-                self.source(index.span)
-            ),
-            index.span,
-        )
-        .with_detail(detail))
     }
 
     /// Compiles an expression. Inside an aggregating projection (`agg` is set), aggregate
@@ -970,63 +878,6 @@ impl Builder<'_> {
         })
     }
 
-    /// The percentile argument of `percentileCont` / `percentileDisc`: a constant number
-    /// between 0 and 1 (a continuous query's parameters are constants too).
-    fn percentile(&self, e: &ast::Expr) -> Result<f64> {
-        let constant = match &e.kind {
-            ExprKind::Literal(_) | ExprKind::Parameter(_) => true,
-            ExprKind::Unary(UnaryOp::Neg | UnaryOp::Plus, x) => {
-                matches!(x.kind, ExprKind::Literal(_) | ExprKind::Parameter(_))
-            }
-            _ => false,
-        };
-        if !constant {
-            return Err(CypherError::semantic(
-                ErrorDetail::NonConstantExpression,
-                "the percentile must be a constant (a number or a parameter)",
-                e.span,
-            ));
-        }
-        let value = self.expr(e, None)?.eval(&[]).ok();
-        let number = match value {
-            Some(Value::Int(i)) => i as f64,
-            Some(Value::Float(f)) => f.0,
-            _ => {
-                return Err(CypherError::semantic(
-                    ErrorDetail::InvalidArgumentType,
-                    format!("the percentile must be a number, got `{}`", self.source(e.span)),
-                    e.span,
-                ))
-            }
-        };
-        if !(0.0..=1.0).contains(&number) {
-            return Err(CypherError {
-                kind: ErrorKind::Argument,
-                detail: Some(ErrorDetail::NumberOutOfRange),
-                message: format!("the percentile must be between 0.0 and 1.0, got {number}"),
-                span: e.span,
-            });
-        }
-        Ok(number)
-    }
-
-    /// Boolean operators take booleans; `IN` takes a list on its right.
-    fn check_binary_operands(&self, op: BinaryOp, l: &ast::Expr, r: &ast::Expr) -> Result<()> {
-        match op {
-            BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => {
-                let name = match op {
-                    BinaryOp::And => "AND",
-                    BinaryOp::Or => "OR",
-                    _ => "XOR",
-                };
-                self.check_operand(l, &[Ty::Bool], name)?;
-                self.check_operand(r, &[Ty::Bool], name)
-            }
-            BinaryOp::In => self.check_operand(r, &[Ty::List], "IN"),
-            _ => Ok(()),
-        }
-    }
-
     /// A builder whose scope has `name` bound in a fresh comprehension slot.
     fn with_local(&self, name: &Arc<str>) -> (usize, Builder<'_>) {
         let mut scope = self.scope.clone();
@@ -1239,6 +1090,8 @@ mod tests {
         let syntax = Some("SyntaxError");
         let cases = [
             ("MATCH (a) RETURN b", syntax, UndefinedVariable),
+            ("MATCH (a) WITH * WHERE b.x = 1 RETURN a", syntax, UndefinedVariable),
+            ("MATCH (a) WITH a.x AS x WHERE b.x = 1 RETURN x", syntax, UndefinedVariable),
             ("MATCH (r)-[r]->() RETURN r", syntax, VariableTypeConflict),
             ("MATCH p = (p)-->() RETURN p", syntax, VariableAlreadyBound),
             ("MATCH (a)-[r]->()-[r]->(a) RETURN r", syntax, RelationshipUniquenessViolation),
