@@ -58,6 +58,8 @@ fn one(function: AggregateFunction, values: &[(Value, i64)]) -> Value {
         }
         AggregateFunction::Min => extreme(values, Ordering::Less),
         AggregateFunction::Max => extreme(values, Ordering::Greater),
+        AggregateFunction::PercentileCont(p) => percentile(values, p.0, true),
+        AggregateFunction::PercentileDisc(p) => percentile(values, p.0, false),
         AggregateFunction::Collect => Value::List(
             values
                 .iter()
@@ -107,6 +109,32 @@ fn sum(values: &[(Value, i64)]) -> Option<Value> {
     })
 }
 
+/// The `p`-th percentile (0 ≤ p ≤ 1) of the numbers, as openCypher (Neo4j) defines it:
+/// `continuous` interpolates linearly between the two nearest values and gives a float;
+/// otherwise it is the value at rank ⌈p·n⌉ (the first for p = 0), unchanged.
+fn percentile(values: &[(Value, i64)], p: f64, continuous: bool) -> Value {
+    let mut sorted: Vec<&Value> = values
+        .iter()
+        .filter(|(v, n)| *n > 0 && matches!(v, Value::Int(_) | Value::Float(_)))
+        .flat_map(|(v, n)| std::iter::repeat_n(v, *n as usize))
+        .collect();
+    sorted.sort_by(|a, b| orderability(a, b));
+    let as_float = |v: &Value| match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => f.0,
+        _ => f64::NAN,
+    };
+    let Some(last) = sorted.last() else { return Value::Null };
+    if continuous {
+        let at = p * (sorted.len() - 1) as f64;
+        let (low, high) = (at.floor() as usize, at.ceil() as usize);
+        let (a, b) = (as_float(sorted[low]), as_float(sorted[high.min(sorted.len() - 1)]));
+        return Value::float(if low == high { a } else { a + (b - a) * (at - low as f64) });
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    (*sorted.get(rank.saturating_sub(1)).unwrap_or(last)).clone()
+}
+
 /// The least (`Less`) or greatest (`Greater`) value by openCypher's orderability, which ranks
 /// values of different kinds too.
 fn extreme(values: &[(Value, i64)], want: Ordering) -> Value {
@@ -129,6 +157,7 @@ fn extreme(values: &[(Value, i64)], want: Ordering) -> Value {
 mod tests {
     use super::*;
     use crate::plan::Expr;
+    use ordered_float::OrderedFloat;
 
     fn agg(function: AggregateFunction, distinct: bool) -> Aggregate {
         Aggregate { function, argument: Some(Expr::Slot(0)), distinct }
@@ -163,6 +192,26 @@ mod tests {
         assert_eq!(run(agg(AggregateFunction::Avg, false), &[]), Value::Null);
         assert_eq!(run(agg(AggregateFunction::Max, false), &[]), Value::Null);
         assert_eq!(run(agg(AggregateFunction::Collect, false), &[]), Value::List(vec![].into()));
+    }
+
+    #[test]
+    fn percentiles() {
+        let values =
+            [(Value::Int(30), 1), (Value::Int(10), 2), (Value::Null, 1), (Value::Int(20), 1)];
+        let pct = |f: fn(OrderedFloat<f64>) -> AggregateFunction, p: f64| {
+            run(agg(f(p.into()), false), &values)
+        };
+        // Sorted: 10, 10, 20, 30.
+        assert_eq!(pct(AggregateFunction::PercentileDisc, 0.0), Value::Int(10));
+        assert_eq!(pct(AggregateFunction::PercentileDisc, 0.5), Value::Int(10));
+        assert_eq!(pct(AggregateFunction::PercentileDisc, 0.6), Value::Int(20));
+        assert_eq!(pct(AggregateFunction::PercentileDisc, 1.0), Value::Int(30));
+        assert_eq!(pct(AggregateFunction::PercentileCont, 0.5), Value::float(15.0));
+        assert_eq!(pct(AggregateFunction::PercentileCont, 1.0), Value::float(30.0));
+        assert_eq!(
+            run(agg(AggregateFunction::PercentileCont(0.5.into()), false), &[]),
+            Value::Null
+        );
     }
 
     #[test]

@@ -192,6 +192,8 @@ pub struct NodePattern {
     pub variable: Option<Ident>,
     /// Labels; the node must have all of them (`:A:B`).
     pub labels: Vec<Ident>,
+    /// Label alternatives (`:A|B`): the node must have at least one label of each group.
+    pub label_alternatives: Vec<Vec<Ident>>,
     /// Inline properties: a map literal or a parameter.
     pub properties: Option<Expr>,
     /// Span from `(` to `)`.

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use super::ast::Span;
-use super::error::CypherError;
+use super::error::{CypherError, ErrorDetail};
 
 /// The largest integer magnitude a literal may have: `i64::MAX + 1`, which is only valid when a
 /// unary minus turns it into `i64::MIN`. The parser checks that case.
@@ -280,6 +280,16 @@ impl Lexer<'_> {
         CypherError::syntax(message, Span::new(start, self.pos))
     }
 
+    /// An error with its TCK detail.
+    fn detailed_error(
+        &self,
+        detail: ErrorDetail,
+        message: impl Into<String>,
+        start: usize,
+    ) -> CypherError {
+        self.error(message, start).with_detail(detail)
+    }
+
     /// Skips whitespace and comments.
     fn skip_trivia(&mut self) -> Result<(), CypherError> {
         loop {
@@ -355,6 +365,13 @@ impl Lexer<'_> {
             '<' => TokenKind::Lt,
             '>' if self.eat('=') => TokenKind::Ge,
             '>' => TokenKind::Gt,
+            _ if !c.is_ascii() => {
+                return Err(self.detailed_error(
+                    ErrorDetail::InvalidUnicodeCharacter,
+                    format!("unexpected character '{c}'"),
+                    start,
+                ))
+            }
             _ => return Err(self.error(format!("unexpected character '{c}'"), start)),
         };
         Ok(kind)
@@ -443,7 +460,8 @@ impl Lexer<'_> {
                     code = code * 16 + d;
                 }
                 None => {
-                    return Err(self.error(
+                    return Err(self.detailed_error(
+                        ErrorDetail::InvalidUnicodeLiteral,
                         format!("invalid unicode escape, expected {digits} hexadecimal digits"),
                         start,
                     ))
@@ -451,7 +469,11 @@ impl Lexer<'_> {
             }
         }
         char::from_u32(code).ok_or_else(|| {
-            self.error(format!("invalid unicode escape: U+{code:X} is not a character"), start)
+            self.detailed_error(
+                ErrorDetail::InvalidUnicodeLiteral,
+                format!("invalid unicode escape: U+{code:X} is not a character"),
+                start,
+            )
         })
     }
 
@@ -473,7 +495,11 @@ impl Lexer<'_> {
             while self.peek().is_some_and(is_ident_continue) {
                 self.bump();
             }
-            return Err(self.error("invalid number literal", start));
+            return Err(self.detailed_error(
+                ErrorDetail::InvalidNumberLiteral,
+                "invalid number literal",
+                start,
+            ));
         }
         Ok(kind)
     }
@@ -488,7 +514,11 @@ impl Lexer<'_> {
             while self.peek().is_some_and(is_ident_continue) {
                 self.bump();
             }
-            return Err(self.error("invalid number literal", start));
+            return Err(self.detailed_error(
+                ErrorDetail::InvalidNumberLiteral,
+                "invalid number literal",
+                start,
+            ));
         }
         self.integer(digits_start, radix, start)
     }
@@ -507,16 +537,26 @@ impl Lexer<'_> {
             let text = &self.text[start..self.pos];
             return match text.parse::<f64>() {
                 Ok(value) if value.is_finite() => Ok(TokenKind::Float(value)),
-                Ok(_) => Err(self.error("float literal is too large", start)),
-                Err(_) => Err(self.error("invalid number literal", start)),
+                Ok(_) => Err(self.detailed_error(
+                    ErrorDetail::FloatingPointOverflow,
+                    "float literal is too large",
+                    start,
+                )),
+                Err(_) => Err(self.detailed_error(
+                    ErrorDetail::InvalidNumberLiteral,
+                    "invalid number literal",
+                    start,
+                )),
             };
         }
         let digits = &self.text[start..self.pos];
         if digits.len() > 1 && digits.starts_with('0') {
             if digits.bytes().any(|b| b > b'7') {
-                return Err(
-                    self.error("invalid number literal: a leading 0 makes an octal integer", start)
-                );
+                return Err(self.detailed_error(
+                    ErrorDetail::InvalidNumberLiteral,
+                    "invalid number literal: a leading 0 makes an octal integer",
+                    start,
+                ));
             }
             return self.integer(start + 1, 8, start);
         }
@@ -559,7 +599,13 @@ impl Lexer<'_> {
                 .checked_mul(u64::from(radix))
                 .and_then(|v| v.checked_add(digit))
                 .filter(|&v| v <= MAX_INT_MAGNITUDE)
-                .ok_or_else(|| self.error("integer literal is too large", start))?;
+                .ok_or_else(|| {
+                    self.detailed_error(
+                        ErrorDetail::IntegerOverflow,
+                        "integer literal is too large",
+                        start,
+                    )
+                })?;
         }
         Ok(TokenKind::Int(value))
     }

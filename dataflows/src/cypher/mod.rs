@@ -5,7 +5,7 @@ pub mod error;
 mod lexer;
 mod parser;
 
-pub use error::{CypherError, ErrorKind};
+pub use error::{CypherError, ErrorDetail, ErrorKind};
 pub use parser::parse;
 
 /// The property keys a query's text names: after a `.` (`n.price`) or as a key in braces

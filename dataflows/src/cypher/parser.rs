@@ -9,7 +9,7 @@ use super::ast::{
     Pattern, Projection, ProjectionItem, Quantifier, Query, RelPattern, Return, SingleQuery,
     SortItem, Span, UnaryOp, Union, Unwind, With,
 };
-use super::error::CypherError;
+use super::error::{CypherError, ErrorDetail};
 use super::lexer::{tokenize, Keyword, Token, TokenKind, MAX_INT_MAGNITUDE};
 
 /// How deeply expressions may nest (parentheses, lists, operator chains...). Bounds both the
@@ -529,13 +529,24 @@ impl Parser<'_> {
         let start = self.expect(&TokenKind::LParen, "'(' to start a node pattern")?;
         let variable =
             if self.is_variable_at(0) { Some(self.variable("a variable name")?) } else { None };
-        let labels = self.labels()?;
+        let (mut labels, mut label_alternatives) = (Vec::new(), Vec::new());
+        while self.eat(&TokenKind::Colon).is_some() {
+            let mut group = vec![self.name("a label name")?];
+            while self.eat(&TokenKind::Pipe).is_some() {
+                self.eat(&TokenKind::Colon);
+                group.push(self.name("a label name")?);
+            }
+            match <[Ident; 1]>::try_from(group) {
+                Ok([label]) => labels.push(label),
+                Err(group) => label_alternatives.push(group),
+            }
+        }
         let properties = self.pattern_properties()?;
         let end = self.expect(&TokenKind::RParen, "')' to close the node pattern")?;
-        Ok(NodePattern { variable, labels, properties, span: start.to(end) })
+        Ok(NodePattern { variable, labels, label_alternatives, properties, span: start.to(end) })
     }
 
-    /// `:A:B`, possibly none.
+    /// `:A:B` in an expression, possibly none.
     fn labels(&mut self) -> PResult<Vec<Ident>> {
         let mut labels = Vec::new();
         while self.eat(&TokenKind::Colon).is_some() {
@@ -596,7 +607,19 @@ impl Parser<'_> {
                 relationship.types.push(self.name("a relationship type")?);
             }
         }
+        let invalid = |message: &str, span: Span| {
+            CypherError::syntax(message, span).with_detail(ErrorDetail::InvalidRelationshipPattern)
+        };
+        if self.at(&TokenKind::DotDot) || matches!(self.kind_at(0), TokenKind::Int(_)) {
+            return Err(invalid(
+                "expected '*' before the length of a relationship",
+                self.peek().span,
+            ));
+        }
         if self.eat(&TokenKind::Star).is_some() {
+            if self.at(&TokenKind::Minus) {
+                return Err(invalid("a relationship length cannot be negative", self.peek().span));
+            }
             relationship.length = Some(self.length_range());
         }
         relationship.properties = self.pattern_properties()?;
@@ -883,7 +906,8 @@ impl Parser<'_> {
                 Literal::Int(i64::try_from(magnitude).unwrap_or(i64::MAX))
             }
             TokenKind::Int(_) => {
-                return Err(CypherError::syntax("integer literal is too large", token.span))
+                return Err(CypherError::syntax("integer literal is too large", token.span)
+                    .with_detail(ErrorDetail::IntegerOverflow))
             }
             TokenKind::Float(value) if minus.is_some() => Literal::Float(-value),
             TokenKind::Float(value) => Literal::Float(value),
@@ -1548,7 +1572,11 @@ mod tests {
 
     fn node_text(node: &NodePattern) -> String {
         let variable = node.variable.as_ref().map_or("", |v| &*v.name);
-        let labels: String = node.labels.iter().map(|l| format!(":{}", l.name)).collect();
+        let mut labels: String = node.labels.iter().map(|l| format!(":{}", l.name)).collect();
+        for group in &node.label_alternatives {
+            labels.push(':');
+            labels.push_str(&names(group));
+        }
         let properties =
             node.properties.as_ref().map_or(String::new(), |p| format!(" {}", sexp(p)));
         format!("({variable}{labels}{properties})")
@@ -1725,7 +1753,7 @@ mod tests {
         assert_eq!(expr("NOT (a)--()"), "(not (pattern (a)-[]-()))");
         assert_eq!(expr("(a) - (1)"), "(- a 1)");
         assert!(error("RETURN (a) - [1]")
-            .contains("1:15: expected ']' to close the relationship pattern, found '1'"));
+            .contains("1:15: expected '*' before the length of a relationship"));
         assert_eq!(expr("(a)<-(b)"), "(cmp a < (- b))");
         assert_eq!(expr("(a:L)"), "(labels a L)");
         assert_eq!(expr("exists((a)-->())"), "(call exists (pattern (a)-[]->()))");
@@ -1758,6 +1786,10 @@ mod tests {
                 "(a)-[r:T*1..3 {w: 2}]-(b)",
                 "(a)-[*_.._]-(b)",
             ]
+        );
+        assert_eq!(
+            match_patterns("MATCH (n:A|B), (:A|:B:C), (a:X)-->(b:Y|Z) RETURN 1"),
+            vec!["(n:A|B)", "(:C:A|B)", "(a:X)-[]->(b:Y|Z)"]
         );
         assert_eq!(
             match_patterns("MATCH (a)-[*2]->(b), (a)-[*..3]->(b), (a)-[*2..]->(b), (a) - [ r * 1 .. 2 ] - > (b) RETURN 1"),

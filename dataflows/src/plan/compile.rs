@@ -8,12 +8,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+mod checks;
+
+use super::types::{self, Ty};
 use super::{
     Aggregate, AggregateFunction, ArithOp, CompileOptions, Expr, Function, Op, PathPart, QueryPlan,
     Step, StringOp,
 };
 use crate::cypher::ast::{self, BinaryOp, Clause, Direction, ExprKind, Literal, Span, UnaryOp};
-use crate::cypher::CypherError;
+use crate::cypher::{CypherError, ErrorDetail, ErrorKind};
 use crate::value::Value;
 
 type Result<T> = std::result::Result<T, CypherError>;
@@ -74,27 +77,19 @@ fn unsupported(construct: &str, span: Span) -> CypherError {
     CypherError::unsupported(format!("{construct} is not supported yet"), span)
 }
 
-/// What a slot holds, for the checks patterns need.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Node,
-    Relationship,
-    Value,
-}
-
 /// The variables in scope: slot `i` holds `slots[i]`. Anonymous pattern elements get slots
 /// with no name (`None`): they count for identity and uniqueness but cannot be referenced.
 #[derive(Clone, Debug, Default)]
 struct Scope {
-    slots: Vec<(Option<Arc<str>>, Kind)>,
+    slots: Vec<(Option<Arc<str>>, Ty)>,
     /// Comprehension variables bound while compiling an inner expression: (name, slot).
     locals: Vec<(Arc<str>, usize)>,
 }
 
 impl Scope {
-    fn lookup(&self, name: &str) -> Option<(usize, Kind)> {
+    fn lookup(&self, name: &str) -> Option<(usize, Ty)> {
         if let Some((_, slot)) = self.locals.iter().rev().find(|(n, _)| &**n == name) {
-            return Some((*slot, Kind::Value));
+            return Some((*slot, Ty::Any));
         }
         self.slots
             .iter()
@@ -106,8 +101,8 @@ impl Scope {
         self.slots.len()
     }
 
-    fn bind(&mut self, name: Option<Arc<str>>, kind: Kind) -> usize {
-        self.slots.push((name, kind));
+    fn bind(&mut self, name: Option<Arc<str>>, ty: Ty) -> usize {
+        self.slots.push((name, ty));
         self.slots.len() - 1
     }
 
@@ -145,8 +140,9 @@ impl Reach {
 }
 
 /// What compiling one MATCH collects.
-#[derive(Default)]
 struct MatchParts {
+    /// The first slot this MATCH binds: variables in lower slots come from earlier clauses.
+    first_slot: usize,
     steps: Vec<Step>,
     /// Relationship slots bound by this MATCH (for relationship uniqueness).
     rel_slots: Vec<usize>,
@@ -183,7 +179,12 @@ impl Builder<'_> {
 
     fn match_clause(&mut self, m: &ast::Match) -> Result<()> {
         let input_width = self.scope.width();
-        let mut parts = MatchParts::default();
+        let mut parts = MatchParts {
+            first_slot: input_width,
+            steps: Vec::new(),
+            rel_slots: Vec::new(),
+            conjuncts: Vec::new(),
+        };
         for pattern in &m.patterns {
             self.pattern(pattern, &mut parts)?;
         }
@@ -208,14 +209,7 @@ impl Builder<'_> {
     }
 
     fn pattern(&mut self, pattern: &ast::Pattern, parts: &mut MatchParts) -> Result<()> {
-        if let Some(v) = &pattern.variable {
-            if self.scope.lookup(&v.name).is_some() {
-                return Err(CypherError::semantic(
-                    format!("variable `{}` is already bound", v.name),
-                    v.span,
-                ));
-            }
-        }
+        self.check_unbound(pattern.variable.as_ref())?;
         let mut nodes: Vec<&ast::NodePattern> = vec![&pattern.start];
         let mut rels: Vec<(&ast::RelPattern, Direction)> = Vec::new();
         for (rel, node) in &pattern.steps {
@@ -230,11 +224,25 @@ impl Builder<'_> {
         let anchor = nodes.iter().position(|n| bound(n)).unwrap_or(0);
         let track = pattern.variable.is_some();
         let path = self.chain_from(&nodes, &rels, anchor, parts, track)?;
+        // The pattern itself may not bind the path's name either: `p = (p)-->()`.
+        self.check_unbound(pattern.variable.as_ref())?;
         if let Some(v) = &pattern.variable {
-            let slot = self.scope.bind(Some(v.name.clone()), Kind::Value);
+            let slot = self.scope.bind(Some(v.name.clone()), Ty::Path);
             parts.steps.push(Step::BindPath { slot, parts: path });
         }
         Ok(())
+    }
+
+    /// A path variable must be new.
+    fn check_unbound(&self, variable: Option<&ast::Ident>) -> Result<()> {
+        match variable {
+            Some(v) if self.scope.lookup(&v.name).is_some() => Err(CypherError::semantic(
+                ErrorDetail::VariableAlreadyBound,
+                format!("variable `{}` is already bound", v.name),
+                v.span,
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Matches a chain starting at node `at`: to the right, then (reversed) to the left.
@@ -283,11 +291,14 @@ impl Builder<'_> {
     ) -> Result<usize> {
         let labels: Vec<Arc<str>> = node.labels.iter().map(|l| l.name.clone()).collect();
         let existing = match &node.variable {
+            // A value of unknown type (`coalesce(a, b) AS x`, an UNWIND variable) matches
+            // when it is a node at run time.
             Some(v) => match self.scope.lookup(&v.name) {
-                Some((slot, Kind::Node)) => Some(slot),
-                Some(_) => {
+                Some((slot, ty)) if ty.may_be(&[Ty::Node]) => Some((slot, ty)),
+                Some((_, ty)) => {
                     return Err(CypherError::semantic(
-                        format!("variable `{}` is not a node", v.name),
+                        ErrorDetail::VariableTypeConflict,
+                        format!("variable `{}` is a {}, not a node", v.name, ty.name()),
                         v.span,
                     ))
                 }
@@ -297,27 +308,34 @@ impl Builder<'_> {
         };
         let name = node.variable.as_ref().map(|v| v.name.clone());
         let slot = match (existing, reached_by) {
-            (Some(slot), None) => {
-                if !labels.is_empty() {
+            (Some((slot, ty)), None) => {
+                if !labels.is_empty() || ty != Ty::Node {
                     parts.steps.push(Step::CheckLabels { slot, labels });
                 }
                 slot
             }
-            (Some(slot), Some(reach)) => {
+            (Some((slot, _)), Some(reach)) => {
                 parts.steps.push(reach.step(slot, true, labels));
                 slot
             }
             (None, None) => {
-                let slot = self.scope.bind(name, Kind::Node);
+                let slot = self.scope.bind(name, Ty::Node);
                 parts.steps.push(Step::ScanNodes { slot, labels });
                 slot
             }
             (None, Some(reach)) => {
-                let slot = self.scope.bind(name, Kind::Node);
+                let slot = self.scope.bind(name, Ty::Node);
                 parts.steps.push(reach.step(slot, false, labels));
                 slot
             }
         };
+        for group in &node.label_alternatives {
+            let has = |label: &ast::Ident| {
+                Expr::HasLabels(Box::new(Expr::Slot(slot)), vec![label.name.clone()])
+            };
+            let any = group.iter().map(has).reduce(|a, b| Expr::Or(Box::new(a), Box::new(b)));
+            parts.conjuncts.extend(any);
+        }
         if let Some(properties) = &node.properties {
             parts.conjuncts.extend(self.property_filters(slot, properties)?);
         }
@@ -345,20 +363,23 @@ impl Builder<'_> {
                 rel.span,
             ));
         }
-        if let Some(v) = &rel.variable {
-            if self.scope.lookup(&v.name).is_some() {
-                return Err(unsupported(
-                    "re-using a bound relationship variable in a pattern",
-                    v.span,
-                ));
-            }
+        let reused = match &rel.variable {
+            Some(v) => self.check_rel_variable(v, length.is_some(), parts)?,
+            None => None,
+        };
+        // A relationship bound by an earlier clause is matched afresh in a new slot that
+        // must hold the same relationship.
+        let name = rel.variable.as_ref().filter(|_| reused.is_none()).map(|v| v.name.clone());
+        let rel_slot =
+            self.scope.bind(name, if length.is_some() { Ty::List } else { Ty::Relationship });
+        if let Some(earlier) = reused {
+            parts.conjuncts.push(Expr::Compare(
+                Box::new(Expr::Slot(rel_slot)),
+                vec![(ast::CmpOp::Eq, Expr::Slot(earlier))],
+            ));
         }
-        let rel_slot = self.scope.bind(
-            rel.variable.as_ref().map(|v| v.name.clone()),
-            if length.is_some() { Kind::Value } else { Kind::Relationship },
-        );
         parts.rel_slots.push(rel_slot);
-        let nodes_slot = (track && length.is_some()).then(|| self.scope.bind(None, Kind::Value));
+        let nodes_slot = (track && length.is_some()).then(|| self.scope.bind(None, Ty::List));
         let types = rel.types.iter().map(|t| t.name.clone()).collect();
         let reach = Reach { from, rel: rel_slot, types, direction, length, nodes: nodes_slot };
         let to = self.node(node, Some(reach), parts)?;
@@ -368,10 +389,47 @@ impl Builder<'_> {
         Ok((PathPart::Rel { slot: rel_slot, nodes: nodes_slot, reversed }, to))
     }
 
+    /// A relationship variable that is already bound: the same relationship twice in one
+    /// MATCH can never match; a variable of another kind is a conflict. Returns the slot of
+    /// a relationship (or unknown value) bound by an earlier clause, which the pattern
+    /// re-uses.
+    fn check_rel_variable(
+        &self,
+        v: &ast::Ident,
+        variable_length: bool,
+        parts: &MatchParts,
+    ) -> Result<Option<usize>> {
+        let Some((slot, ty)) = self.scope.lookup(&v.name) else { return Ok(None) };
+        match (ty, variable_length) {
+            (Ty::Relationship, false) if slot >= parts.first_slot => Err(CypherError::semantic(
+                ErrorDetail::RelationshipUniquenessViolation,
+                format!(
+                    "relationship `{}` appears twice in one MATCH, which can never match",
+                    v.name
+                ),
+                v.span,
+            )),
+            (Ty::Relationship | Ty::Any, false) => Ok(Some(slot)),
+            (Ty::List | Ty::Any, true) => Err(unsupported(
+                "re-using a bound list of relationships in a variable-length pattern",
+                v.span,
+            )),
+            _ => Err(CypherError::semantic(
+                ErrorDetail::VariableTypeConflict,
+                format!("variable `{}` is a {}, not a relationship", v.name, ty.name()),
+                v.span,
+            )),
+        }
+    }
+
     /// `{k: v, ...}` on a pattern element: `element.k = v AND ...`.
     fn property_filters(&self, slot: usize, properties: &ast::Expr) -> Result<Vec<Expr>> {
         let ExprKind::Map(entries) = &properties.kind else {
-            return Err(unsupported("a parameter as a property map", properties.span));
+            return Err(CypherError::semantic(
+                ErrorDetail::InvalidParameterUse,
+                "a parameter cannot stand for a pattern's properties in MATCH: write the map, e.g. {name: $name}",
+                properties.span,
+            ));
         };
         entries
             .iter()
@@ -388,17 +446,76 @@ impl Builder<'_> {
         let list = self.expr(&u.expr, None)?;
         let input = self.take_op();
         self.op = Op::Unwind { input, list };
-        self.scope.bind(Some(u.variable.name.clone()), Kind::Value);
+        self.scope.bind(Some(u.variable.name.clone()), Ty::Any);
         Ok(())
     }
 
     fn with(&mut self, w: &ast::With) -> Result<()> {
+        let Some(where_) = &w.where_ else {
+            self.projection(&w.projection, false)?;
+            return Ok(());
+        };
+        let (op, scope) = (self.op.clone(), self.scope.clone());
         self.projection(&w.projection, false)?;
-        if let Some(predicate) = &w.where_ {
-            let predicate = self.expr(predicate, None)?;
-            let input = self.take_op();
-            self.op = Op::Filter { input, predicate };
+        match self.expr(where_, None) {
+            Ok(predicate) => {
+                self.filter(predicate);
+                Ok(())
+            }
+            Err(e)
+                if e.detail == Some(ErrorDetail::UndefinedVariable)
+                    && w.projection.star.is_none()
+                    && !w.projection.items.iter().any(|i| contains_aggregate(&i.expr)) =>
+            {
+                (self.op, self.scope) = (op, scope);
+                self.with_where_seeing_earlier(&w.projection, where_)
+            }
+            Err(e) => Err(e),
         }
+    }
+
+    fn filter(&mut self, predicate: Expr) {
+        let input = self.take_op();
+        self.op = Op::Filter { input, predicate };
+    }
+
+    /// `WITH items WHERE p` where `p` reads variables the projection drops: openCypher lets
+    /// WHERE see the variables in scope before a non-aggregating WITH. The projection keeps
+    /// them as extra columns until the filter has run, and DISTINCT applies after it.
+    fn with_where_seeing_earlier(&mut self, p: &ast::Projection, where_: &ast::Expr) -> Result<()> {
+        let shadowed = |name: &str| {
+            p.items.iter().any(|i| match (&i.alias, &i.expr.kind) {
+                (Some(alias), _) => &*alias.name == name,
+                (None, ExprKind::Variable(v)) => &**v == name,
+                _ => false,
+            })
+        };
+        let earlier: Vec<Arc<str>> = self
+            .scope
+            .slots
+            .iter()
+            .filter_map(|(name, _)| name.clone())
+            .filter(|name| !shadowed(name))
+            .collect();
+        let mut extended = p.clone();
+        extended.distinct = None;
+        extended.items.extend(earlier.iter().map(|name| ast::ProjectionItem {
+            expr: ast::Expr { kind: ExprKind::Variable(name.clone()), span: where_.span },
+            alias: None,
+            text: name.to_string(),
+            span: where_.span,
+        }));
+        let names = self.projection(&extended, false)?;
+        let predicate = self.expr(where_, None)?;
+        self.filter(predicate);
+        let kept = names.len() - earlier.len();
+        let input = self.take_op();
+        self.op = Op::Project { input, exprs: (0..kept).map(Expr::Slot).collect() };
+        if p.distinct.is_some() {
+            let input = self.take_op();
+            self.op = Op::Distinct { input };
+        }
+        self.scope.slots.truncate(kept);
         Ok(())
     }
 
@@ -434,6 +551,7 @@ impl Builder<'_> {
                 .collect();
             if star_items.is_empty() && p.items.is_empty() {
                 return Err(CypherError::semantic(
+                    ErrorDetail::NoVariablesInScope,
                     "RETURN * / WITH * needs at least one variable in scope",
                     span,
                 ));
@@ -449,6 +567,7 @@ impl Builder<'_> {
                 (None, ExprKind::Variable(v)) => v.clone(),
                 (None, _) if !is_return => {
                     return Err(CypherError::semantic(
+                        ErrorDetail::NoExpressionAlias,
                         "an expression in WITH must be aliased (use AS)",
                         item.span,
                     ))
@@ -473,6 +592,7 @@ impl Builder<'_> {
         for (i, (name, _, _, span)) in items.iter().enumerate() {
             if items[..i].iter().any(|(n, ..)| n == name) {
                 return Err(CypherError::semantic(
+                    ErrorDetail::ColumnNameConflict,
                     format!("the column name '{name}' is used twice: rename one with AS"),
                     *span,
                 ));
@@ -481,7 +601,7 @@ impl Builder<'_> {
 
         let aggregating = items.iter().any(|(_, e, ..)| contains_aggregate(e));
         let names: Vec<Arc<str>> = items.iter().map(|(n, ..)| n.clone()).collect();
-        let kinds: Vec<Kind> = items.iter().map(|(_, e, ..)| self.kind_of(e)).collect();
+        let types: Vec<Ty> = items.iter().map(|(_, e, ..)| self.static_type(e)).collect();
         if aggregating {
             let mut key_exprs = Vec::new();
             let mut key_texts = Vec::new();
@@ -517,18 +637,10 @@ impl Builder<'_> {
             self.op = Op::Distinct { input };
         }
         self.scope = Scope {
-            slots: names.iter().cloned().map(Some).zip(kinds).collect(),
+            slots: names.iter().cloned().map(Some).zip(types).collect(),
             locals: Vec::new(),
         };
         Ok(names)
-    }
-
-    /// What a projected expression holds, so later patterns can reuse node variables.
-    fn kind_of(&self, e: &ast::Expr) -> Kind {
-        match &e.kind {
-            ExprKind::Variable(name) => self.scope.lookup(name).map_or(Kind::Value, |(_, k)| k),
-            _ => Kind::Value,
-        }
     }
 
     /// Compiles an expression. Inside an aggregating projection (`agg` is set), aggregate
@@ -538,7 +650,11 @@ impl Builder<'_> {
         if let Some(ctx) = agg.as_deref_mut() {
             if !contains_aggregate(e) {
                 let text = self.source(e.span);
-                if let Some((_, slot)) = ctx.keys.iter().find(|(t, _)| t == text) {
+                // Only a variable or a property access stands for a grouping key inside an
+                // aggregating expression: `a.x + a.y + count(*)` is ambiguous even when
+                // `a.x + a.y` is a key.
+                let simple = matches!(e.kind, ExprKind::Variable(_) | ExprKind::Property(..));
+                if let Some((_, slot)) = ctx.keys.iter().find(|(t, _)| simple && t == text) {
                     return Ok(Expr::Slot(*slot));
                 }
                 if matches!(e.kind, ExprKind::Literal(_)) {
@@ -548,6 +664,7 @@ impl Builder<'_> {
                     return self.expr_inner(e, agg);
                 }
                 return Err(CypherError::semantic(
+ ErrorDetail::AmbiguousAggregationExpression,
                     format!(
                         "`{text}` is neither aggregated nor a grouping key of this projection (add it as its own item)"
                     ),
@@ -570,6 +687,7 @@ impl Builder<'_> {
                 Some((slot, _)) => Expr::Slot(slot),
                 None => {
                     return Err(CypherError::semantic(
+                        ErrorDetail::UndefinedVariable,
                         format!("variable `{name}` is not defined"),
                         e.span,
                     ))
@@ -578,13 +696,18 @@ impl Builder<'_> {
             ExprKind::Parameter(name) => match self.parameters.get(&**name) {
                 Some(value) => Expr::Literal(value.clone()),
                 None => {
-                    return Err(CypherError::semantic(
-                        format!("parameter ${name} has no value"),
-                        e.span,
-                    ))
+                    return Err(CypherError {
+                        kind: ErrorKind::ParameterMissing,
+                        detail: Some(ErrorDetail::MissingParameter),
+                        message: format!("parameter ${name} has no value"),
+                        span: e.span,
+                    })
                 }
             },
-            ExprKind::Property(base, key) => Expr::Property(sub(base)?, key.name.clone()),
+            ExprKind::Property(base, key) => {
+                self.check_property_base(base, key)?;
+                Expr::Property(sub(base)?, key.name.clone())
+            }
             ExprKind::List(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
@@ -599,10 +722,14 @@ impl Builder<'_> {
                 }
                 Expr::Map(out)
             }
-            ExprKind::Unary(UnaryOp::Not, x) => Expr::Not(sub(x)?),
+            ExprKind::Unary(UnaryOp::Not, x) => {
+                self.check_operand(x, &[Ty::Bool], "NOT")?;
+                Expr::Not(sub(x)?)
+            }
             ExprKind::Unary(UnaryOp::Neg, x) => Expr::Neg(sub(x)?),
             ExprKind::Unary(UnaryOp::Plus, x) => *sub(x)?,
             ExprKind::Binary(op, l, r) => {
+                self.check_binary_operands(*op, l, r)?;
                 let (l, r) = (sub(l)?, sub(r)?);
                 binary(*op, l, r, e.span)?
             }
@@ -639,6 +766,7 @@ impl Builder<'_> {
                 if let Some(function) = aggregate_function(&name.name) {
                     let Some(ctx) = agg else {
                         return Err(CypherError::semantic(
+                            ErrorDetail::InvalidAggregation,
                             format!(
                                 "aggregation ({}) is only allowed in WITH and RETURN",
                                 name.name
@@ -646,14 +774,35 @@ impl Builder<'_> {
                             e.span,
                         ));
                     };
-                    let [argument] = args.as_slice() else {
-                        return Err(CypherError::semantic(
-                            format!("{}() takes exactly one argument", name.name),
-                            e.span,
-                        ));
+                    let (argument, function) = match (function, args.as_slice()) {
+                        (
+                            AggregateFunction::PercentileCont(_)
+                            | AggregateFunction::PercentileDisc(_),
+                            [argument, percentile],
+                        ) => (argument, function.with_percentile(self.percentile(percentile)?)),
+                        (
+                            AggregateFunction::PercentileCont(_)
+                            | AggregateFunction::PercentileDisc(_),
+                            _,
+                        ) => {
+                            return Err(CypherError::semantic(
+                                ErrorDetail::InvalidNumberOfArguments,
+                                format!("{}() takes two arguments", name.name),
+                                e.span,
+                            ))
+                        }
+                        (_, [argument]) => (argument, function),
+                        _ => {
+                            return Err(CypherError::semantic(
+                                ErrorDetail::InvalidNumberOfArguments,
+                                format!("{}() takes exactly one argument", name.name),
+                                e.span,
+                            ))
+                        }
                     };
                     if contains_aggregate(argument) {
                         return Err(CypherError::semantic(
+                            ErrorDetail::NestedAggregation,
                             "aggregate functions cannot be nested",
                             argument.span,
                         ));
@@ -667,6 +816,7 @@ impl Builder<'_> {
             ExprKind::CountStar => {
                 let Some(ctx) = agg else {
                     return Err(CypherError::semantic(
+                        ErrorDetail::InvalidAggregation,
                         "count(*) is only allowed in WITH and RETURN",
                         e.span,
                     ));
@@ -679,6 +829,7 @@ impl Builder<'_> {
                 Expr::Slot(ctx.first_slot + ctx.aggregates.len() - 1)
             }
             ExprKind::Index(base, index) => {
+                self.check_index(base, index)?;
                 let (base, index) = (sub(base)?, sub(index)?);
                 Expr::Index(base, index, e.span)
             }
@@ -755,12 +906,14 @@ impl Builder<'_> {
         }
         let Some((function, arity)) = Function::by_name(&lower) else {
             return Err(CypherError::semantic(
+                ErrorDetail::UnknownFunction,
                 format!("unknown function {}()", name.name),
                 name.span,
             ));
         };
         if distinct {
             return Err(CypherError::semantic(
+                ErrorDetail::InvalidArgumentPassingMode,
                 format!(
                     "DISTINCT is only allowed in aggregating functions, not in {}()",
                     name.name
@@ -770,6 +923,7 @@ impl Builder<'_> {
         }
         if !arity.contains(&args.len()) {
             return Err(CypherError::semantic(
+                ErrorDetail::InvalidNumberOfArguments,
                 format!(
                     "{}() takes {} argument(s), got {}",
                     name.name,
@@ -778,6 +932,17 @@ impl Builder<'_> {
                 ),
                 span,
             ));
+        }
+        if let (Some(pattern), "size") = (args.iter().find(|a| is_pattern(a)), lower.as_str()) {
+            return Err(CypherError::syntax(
+                "size() of a pattern is not Cypher: count the matches with COUNT { pattern }",
+                pattern.span,
+            ));
+        }
+        if let Some(allowed) = types::function_argument(&lower) {
+            for a in args {
+                self.check_operand(a, allowed, &format!("{}()", name.name))?;
+            }
         }
         let mut compiled = Vec::with_capacity(args.len());
         for a in args {
@@ -817,6 +982,8 @@ fn aggregate_function(name: &str) -> Option<AggregateFunction> {
         "min" => AggregateFunction::Min,
         "max" => AggregateFunction::Max,
         "collect" => AggregateFunction::Collect,
+        "percentilecont" => AggregateFunction::PercentileCont(0.0.into()),
+        "percentiledisc" => AggregateFunction::PercentileDisc(0.0.into()),
         _ => return None,
     })
 }
@@ -864,6 +1031,10 @@ fn contains_aggregate(e: &ast::Expr) -> bool {
     }
 }
 
+fn is_pattern(e: &ast::Expr) -> bool {
+    matches!(e.kind, ExprKind::PatternPredicate(_))
+}
+
 fn arity_text(arity: &std::ops::RangeInclusive<usize>) -> String {
     match (arity.start(), arity.end()) {
         (a, b) if a == b => a.to_string(),
@@ -899,5 +1070,77 @@ fn binary(op: BinaryOp, l: Box<Expr>, r: Box<Expr>, span: Span) -> Result<Expr> 
         BinaryOp::EndsWith => Ok(Expr::StringOp(StringOp::EndsWith, l, r)),
         BinaryOp::Contains => Ok(Expr::StringOp(StringOp::Contains, l, r)),
         BinaryOp::RegexMatch => Err(unsupported("the regular-expression operator =~", span)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cypher::ErrorDetail::{self, *};
+
+    /// The TCK category and detail of the error compiling `query` raises.
+    fn error(query: &str) -> (Option<&'static str>, Option<ErrorDetail>) {
+        match crate::compile(query) {
+            Ok(_) => panic!("{query} compiled"),
+            Err(e) => (e.kind.tck_category(), e.detail),
+        }
+    }
+
+    #[test]
+    fn errors_carry_the_tck_category_and_detail() {
+        let syntax = Some("SyntaxError");
+        let cases = [
+            ("MATCH (a) RETURN b", syntax, UndefinedVariable),
+            ("MATCH (a) WITH * WHERE b.x = 1 RETURN a", syntax, UndefinedVariable),
+            ("MATCH (a) WITH a.x AS x WHERE b.x = 1 RETURN x", syntax, UndefinedVariable),
+            ("MATCH (r)-[r]->() RETURN r", syntax, VariableTypeConflict),
+            ("MATCH p = (p)-->() RETURN p", syntax, VariableAlreadyBound),
+            ("MATCH (a)-[r]->()-[r]->(a) RETURN r", syntax, RelationshipUniquenessViolation),
+            ("WITH 1 AS r MATCH ()-[r]-() RETURN r", syntax, VariableTypeConflict),
+            ("MATCH (a) WHERE count(a) > 1 RETURN a", syntax, InvalidAggregation),
+            ("RETURN count(count(1))", syntax, NestedAggregation),
+            (
+                "MATCH (a) RETURN a.x + a.y, a.x + a.y + count(*)",
+                syntax,
+                AmbiguousAggregationExpression,
+            ),
+            ("MATCH (a) WITH a.x RETURN 1", syntax, NoExpressionAlias),
+            ("RETURN 1 AS a, 2 AS a", syntax, ColumnNameConflict),
+            ("RETURN NOT 1", syntax, InvalidArgumentType),
+            ("RETURN 123 AND true", syntax, InvalidArgumentType),
+            ("RETURN 1 IN 'a'", syntax, InvalidArgumentType),
+            ("MATCH (n) RETURN type(n)", syntax, InvalidArgumentType),
+            ("MATCH p = (n)-->() RETURN p.name", syntax, InvalidArgumentType),
+            ("WITH 123 AS x RETURN x.num", Some("TypeError"), InvalidArgumentType),
+            ("WITH {a: 1} AS m RETURN m[0]", Some("TypeError"), MapElementAccessByNonString),
+            ("MATCH (n $p) RETURN n", syntax, InvalidParameterUse),
+            ("RETURN nope(1)", syntax, UnknownFunction),
+            ("RETURN 9223372036854775808", syntax, IntegerOverflow),
+            ("RETURN 0x", syntax, InvalidNumberLiteral),
+            ("RETURN 42 — 41", syntax, InvalidUnicodeCharacter),
+            ("MATCH (a)-[:T..]->(b) RETURN b", syntax, InvalidRelationshipPattern),
+            ("MATCH (a) RETURN percentileCont(a.x, a.y)", syntax, NonConstantExpression),
+            ("MATCH (a) RETURN percentileDisc(a.x, 1.5)", Some("ArgumentError"), NumberOutOfRange),
+            ("RETURN $missing", Some("ParameterMissing"), MissingParameter),
+        ];
+        for (query, category, detail) in cases {
+            assert_eq!(error(query), (category, Some(detail)), "{query}");
+        }
+        assert_eq!(error("MATCH (a) CREATE (b) RETURN a"), (None, None), "writes are unsupported");
+    }
+
+    #[test]
+    fn what_is_only_known_at_run_time_compiles() {
+        for query in [
+            "UNWIND [1, 2] AS x RETURN NOT x",
+            "MATCH (a) WITH coalesce(a, a) AS x MATCH (x)-->(y) RETURN y",
+            "MATCH ()-[r]->() WITH r MATCH (a)-[r]->(b) RETURN a, b",
+            "MATCH (a) WITH a.x AS x WHERE a.y = 1 RETURN x",
+            "MATCH (n:A|B) RETURN n",
+            "WITH [1, 2] AS l, 0 AS i RETURN l[i]",
+        ] {
+            if let Err(e) = crate::compile(query) {
+                panic!("{query}: {}", e.render(query));
+            }
+        }
     }
 }

@@ -18,6 +18,7 @@
 
 mod compile;
 mod expr;
+mod types;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 pub use compile::compile;
 pub use expr::{ArithOp, Expr, Function, StringOp};
 
+use ordered_float::OrderedFloat;
 use serde::{Deserialize, Serialize};
 
 use crate::cypher::ast::Direction;
@@ -230,6 +232,21 @@ pub enum AggregateFunction {
     Max,
     /// `collect(x)`
     Collect,
+    /// `percentileCont(x, p)`: the `p`-th percentile, interpolated between values.
+    PercentileCont(OrderedFloat<f64>),
+    /// `percentileDisc(x, p)`: the `p`-th percentile, one of the values.
+    PercentileDisc(OrderedFloat<f64>),
+}
+
+impl AggregateFunction {
+    /// A percentile function with its percentile set; other functions unchanged.
+    pub fn with_percentile(self, p: f64) -> AggregateFunction {
+        match self {
+            AggregateFunction::PercentileCont(_) => AggregateFunction::PercentileCont(p.into()),
+            AggregateFunction::PercentileDisc(_) => AggregateFunction::PercentileDisc(p.into()),
+            other => other,
+        }
+    }
 }
 
 impl Op {

@@ -127,7 +127,8 @@ pub struct Table {
 fn drasi_name(header: &str) -> &str {
     let is_ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
     if let Some((base, key)) = header.rsplit_once('.') {
-        if is_ident(base) && is_ident(key) {
+        let number = base.chars().all(|c| c.is_ascii_digit());
+        if !base.is_empty() && !number && is_ident(key) {
             return key;
         }
     }

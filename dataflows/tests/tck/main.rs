@@ -7,7 +7,9 @@
 //!
 //! The test prints a per-directory summary and writes every scenario's outcome to
 //! `target/tmp/tck-report.txt`. It fails if fewer in-scope result scenarios pass than
-//! `baseline.txt` records, or if any scenario's incremental runs disagree with its bulk run.
+//! `baseline.txt` records, if fewer in-scope error scenarios fail with the TCK's error
+//! category and detail than it records, or if any scenario's incremental runs disagree with its
+//! bulk run.
 //! `TCK_BLESS=1 cargo test -p ripple-dataflows --test tck` rewrites the baseline.
 
 mod case;
@@ -35,8 +37,15 @@ const REPORT: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/tck-report.txt");
 /// baseline, so a change in either shows up in review).
 const NOT_PASSING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tck/not-passing.txt");
 
-/// The directories whose result scenarios the baseline counts: the read-only core.
+/// ripple's own scenarios in the TCK's format, for constructs the TCK does not cover (label
+/// alternatives `(n:A|B)`). They run like the TCK's and are reported under [`OWN_PREFIX`].
+const OWN_FEATURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tck/features");
+const OWN_PREFIX: &str = "ripple";
+
+/// The directories whose result scenarios the baseline counts: the read-only core and
+/// ripple's own scenarios.
 const SCOPE: &[&str] = &[
+    OWN_PREFIX,
     "clauses/match",
     "clauses/match-where",
     "clauses/return",
@@ -81,8 +90,12 @@ fn tck() {
     let quiet = guard::QuietPanics::install();
     let mut records = Vec::new();
     let mut timeouts = 0;
-    for file in feature_files(&features) {
-        let relative = file.strip_prefix(&features).unwrap_or(&file);
+    let own = Path::new(OWN_FEATURES);
+    let files = feature_files(&features).into_iter().map(|f| (f, features.as_path(), ""));
+    let own_files = feature_files(own).into_iter().map(|f| (f, own, OWN_PREFIX));
+    for (file, base, prefix) in files.chain(own_files) {
+        let relative = file.strip_prefix(base).unwrap_or(&file);
+        let relative = Path::new(prefix).join(relative);
         let dir = relative.parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
         let name = relative.to_string_lossy().into_owned();
         let scenarios = std::fs::read_to_string(&file)
@@ -143,25 +156,33 @@ fn run_guarded(case: Case, id: &str) -> Outcome {
     outcome
 }
 
+/// The baseline file: `results <n>` and `errors <n>`, the in-scope result scenarios that
+/// pass and the in-scope error scenarios that fail with the expected category and detail.
+fn read_baseline() -> (usize, usize) {
+    let text = std::fs::read_to_string(BASELINE).unwrap_or_default();
+    let count = |key: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(key)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{BASELINE} must hold a line `{key} <number>`"))
+    };
+    (count("results "), count("errors "))
+}
+
 fn gate(summary: &report::Summary, records: &[Record]) {
     let passed = summary.in_scope.results_passed;
+    let errors = summary.in_scope.errors_passed;
     if std::env::var_os("TCK_BLESS").is_some() {
-        if let Err(e) = std::fs::write(BASELINE, format!("{passed}\n")) {
+        if let Err(e) = std::fs::write(BASELINE, format!("results {passed}\nerrors {errors}\n")) {
             panic!("could not write {BASELINE}: {e}");
         }
         if let Err(e) = std::fs::write(NOT_PASSING, report::not_passing(records, SCOPE)) {
             panic!("could not write {NOT_PASSING}: {e}");
         }
-        println!("baseline set to {passed}; not-passing scenarios listed in {NOT_PASSING}");
+        println!("baseline set to {passed} results, {errors} errors; not-passing scenarios listed in {NOT_PASSING}");
     }
-    let baseline: usize = std::fs::read_to_string(BASELINE)
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or_else(|| {
-            panic!("{BASELINE} must hold one integer: the passing in-scope result scenarios")
-        });
+    let (baseline, baseline_errors) = read_baseline();
     let update = "TCK_BLESS=1 cargo test -p ripple-dataflows --test tck";
-    println!("in-scope result scenarios passing: {passed} (baseline {baseline}); to record a new baseline run `{update}`");
+    println!("in-scope scenarios passing: {passed} results (baseline {baseline}), {errors} errors with the expected category and detail (baseline {baseline_errors}); to record a new baseline run `{update}`");
     let inconsistent: Vec<&str> = records
         .iter()
         .filter(|r| r.outcome.status == Status::Inconsistent)
@@ -175,6 +196,10 @@ fn gate(summary: &report::Summary, records: &[Record]) {
     assert!(
         passed >= baseline,
         "only {passed} in-scope result scenarios pass, below the baseline of {baseline} (see {REPORT})"
+    );
+    assert!(
+        errors >= baseline_errors,
+        "only {errors} in-scope error scenarios fail with the expected category and detail, below the baseline of {baseline_errors} (see {REPORT})"
     );
 }
 

@@ -21,8 +21,14 @@ pub struct Record {
 pub struct Tally {
     pub results_passed: usize,
     pub results: usize,
+    /// Error scenarios failing with the expected category and detail.
     pub errors_passed: usize,
-    pub errors_kind_ok: usize,
+    /// Error scenarios failing with another category or detail.
+    pub errors_wrong: usize,
+    /// Runtime-error scenarios whose erroring rows were dropped.
+    pub errors_dropped: usize,
+    /// Error scenarios rejected as unsupported.
+    pub errors_unsupported: usize,
     pub errors: usize,
     pub inconsistent: usize,
     pub timeouts: usize,
@@ -38,9 +44,10 @@ impl Tally {
             Status::Skipped => self.skipped += 1,
             _ if record.expects_error => {
                 self.errors += 1;
-                self.errors_passed +=
-                    usize::from(matches!(status, Status::Pass | Status::PassOtherKind));
-                self.errors_kind_ok += usize::from(status == Status::Pass);
+                self.errors_passed += usize::from(status == Status::Pass);
+                self.errors_wrong += usize::from(status == Status::WrongError);
+                self.errors_unsupported += usize::from(status == Status::Unsupported);
+                self.errors_dropped += usize::from(status == Status::RowsDropped);
             }
             _ => {
                 self.results += 1;
@@ -53,10 +60,12 @@ impl Tally {
 
     fn line(&self, name: &str) -> String {
         format!(
-            "{name:<34} {:>9} {:>9} {:>8} {:>6} {:>7} {:>7} {:>8}\n",
+            "{name:<34} {:>9} {:>9} {:>6} {:>6} {:>7} {:>6} {:>7} {:>7} {:>8}\n",
             format!("{}/{}", self.results_passed, self.results),
             format!("{}/{}", self.errors_passed, self.errors),
-            self.errors_kind_ok,
+            self.errors_wrong,
+            self.errors_unsupported,
+            self.errors_dropped,
             self.inconsistent,
             self.timeouts,
             self.skipped,
@@ -98,8 +107,17 @@ pub fn summarize(records: &[Record], scope: &[&str]) -> Summary {
     }
     let mut text = String::from("\nopenCypher TCK against ripple-dataflows\n");
     text.push_str(&format!(
-        "{:<34} {:>9} {:>9} {:>8} {:>6} {:>7} {:>7} {:>8}\n",
-        "directory", "results", "errors", "kind ok", "incons", "timeout", "skipped", "excluded"
+        "{:<34} {:>9} {:>9} {:>6} {:>6} {:>7} {:>6} {:>7} {:>7} {:>8}\n",
+        "directory",
+        "results",
+        "errors",
+        "wrong",
+        "unsup",
+        "dropped",
+        "incons",
+        "timeout",
+        "skipped",
+        "excluded"
     ));
     for dir in scope {
         if let Some(tally) = per_dir.get(dir) {
@@ -136,18 +154,22 @@ pub fn full_report(records: &[Record]) -> String {
     out
 }
 
-/// The in-scope result scenarios that do not pass, one per line: `id: reason`.
+/// The in-scope scenarios that do not pass, one per line (`id: reason`): result scenarios
+/// first, then error scenarios (wrong error, unsupported construct, rows dropped instead of a
+/// runtime error, or no error).
 pub fn not_passing(records: &[Record], scope: &[&str]) -> String {
     let mut out = String::from(
-        "# In-scope openCypher TCK result scenarios that do not pass through ripple's engine,\n\
-         # with the reason. Regenerate: TCK_BLESS=1 cargo test -p ripple-dataflows --test tck\n",
+        "# In-scope openCypher TCK scenarios that do not pass through ripple's engine, with the\n\
+         # reason. Regenerate: TCK_BLESS=1 cargo test -p ripple-dataflows --test tck\n",
     );
-    for r in records {
-        let in_scope = scope.contains(&r.dir.as_str());
-        let result =
-            !r.expects_error && !matches!(r.outcome.status, Status::Excluded | Status::Pass);
-        if in_scope && result {
-            let _ = writeln!(out, "{}: {}", r.id, r.outcome.group);
+    for errors in [false, true] {
+        let _ = writeln!(out, "\n# {} scenarios", if errors { "Error" } else { "Result" });
+        for r in records {
+            let in_scope = scope.contains(&r.dir.as_str());
+            let failing = !matches!(r.outcome.status, Status::Excluded | Status::Pass);
+            if in_scope && failing && r.expects_error == errors {
+                let _ = writeln!(out, "{}: {}", r.id, r.outcome.group);
+            }
         }
     }
     out
