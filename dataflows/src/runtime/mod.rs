@@ -11,9 +11,12 @@
 //!  worker 0..N, any process (timely threads), each applying control commands in number order
 //!     base dataflow:   InputSession<Element> ─┬─▶ NodesByLabel trace (label → node)
 //!                                              └─▶ RelsByType trace (type → relationship)
-//!     query dataflows: import NodesByLabel ─▶ label filter ─▶ WHERE/RETURN ─▶ arrange (key,row)
-//!                         │                                                    ├─▶ Results trace (peeks)
-//!                         │                                                    └─▶ gather on worker 0 ─▶ ChangeSink
+//!                      (both spread over the workers by element id)
+//!     join-key dataflows, one per (label, property) some query joins on, shared:
+//!                      import NodesByLabel ─▶ arrange (value → node id) ─▶ JoinKey trace
+//!     query dataflows: import NodesByLabel (+ JoinKey traces) ─▶ label filter ─▶ WHERE/RETURN
+//!                         ─▶ rows (key,row) ─┬─▶ arrange: Results trace (peeks)
+//!                                            └─▶ gather on worker 0 ─▶ ChangeSink
 //!     peek parts:      each worker's shard of a peek ─▶ gather on worker 0 ─▶ PeekBook ─▶ reply
 //!     ChangeSink: one consolidated [`ChangeSet`] per completed timestamp ─▶ [`EventSink`]
 //! ```
@@ -33,13 +36,16 @@
 //! workers only ([`serve_member`]).
 
 mod control;
+mod join_keys;
 mod peek;
 mod render;
 mod sink;
 mod spec;
+mod usage;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::Thread;
 
@@ -102,11 +108,20 @@ struct Local {
     /// Event sinks of queries whose install is on its way.
     sinks: Mutex<HashMap<Arc<str>, EventSink>>,
     peeks: Arc<peek::PeekBook>,
+    /// How many shared join-key arrangements worker 0 holds (every worker holds the same).
+    join_arrangements: AtomicUsize,
 }
 
 impl Local {
     fn take_sink(&self, id: &str) -> Option<EventSink> {
         self.sinks.lock().unwrap_or_else(|p| p.into_inner()).remove(id)
+    }
+
+    /// Worker 0 publishes its count after each install and removal.
+    fn count_join_arrangements(&self, worker: usize, keys: &join_keys::JoinKeys) {
+        if worker == 0 {
+            self.join_arrangements.store(keys.len(), Ordering::Relaxed);
+        }
     }
 }
 
@@ -262,6 +277,13 @@ impl Runtime {
         self.local.peeks.open(peek, self.peers, at, reply);
         c.send(Command::Control(Control::Peek { id: Arc::from(id), at, peek }));
         Ok(())
+    }
+
+    /// How many shared join-key arrangements exist (per worker): one per (label, property)
+    /// that some installed query joins on. Reflects every install and removal that a peek
+    /// issued after it has answered.
+    pub fn join_arrangements(&self) -> usize {
+        self.local.join_arrangements.load(Ordering::Relaxed)
     }
 
     /// The timestamp the next transaction will get.

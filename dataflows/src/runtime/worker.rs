@@ -11,6 +11,7 @@ use timely::progress::Antichain;
 use timely::worker::Worker;
 
 use super::control::{Control, ControlPlane};
+use super::join_keys::JoinKeys;
 use super::peek::{PartSender, PendingPeek};
 use super::render::{self, Base, InstalledQuery};
 use super::sink::EventSink;
@@ -45,6 +46,7 @@ pub(super) fn run(
     let mut control = ControlPlane::build(worker);
     let mut parts = PartSender::build(worker, local.peeks.clone());
 
+    let mut join_keys = JoinKeys::default();
     let mut queries: HashMap<Arc<str>, InstalledQuery> = HashMap::new();
     let mut peeks: Vec<PendingPeek> = Vec::new();
     loop {
@@ -61,13 +63,16 @@ pub(super) fn run(
                     let Ok(plan) = spec.compile() else { continue };
                     let sink = if index == 0 { local.take_sink(&id) } else { None };
                     let sink = sink.unwrap_or_else(|| Arc::new(|_| {}) as EventSink);
-                    let query =
-                        render::install(worker, &mut base, &id, &Arc::new(plan), as_of, sink);
+                    let keyed = join_keys.acquire(worker, &mut base, &render::join_keys(&plan));
+                    let plan = Arc::new(plan);
+                    let query = render::install(worker, &mut base, keyed, &id, &plan, as_of, sink);
                     queries.insert(id, query);
+                    local.count_join_arrangements(index, &join_keys);
                 }
                 Control::Remove { id } => {
                     if let Some(query) = queries.remove(&id) {
-                        query.retire();
+                        join_keys.release(query.retire());
+                        local.count_join_arrangements(index, &join_keys);
                     }
                 }
                 Control::Peek { id, at, peek } => match queries.get(&id) {
@@ -77,12 +82,13 @@ pub(super) fn run(
                 Control::Compact { upto } => {
                     let frontier = Antichain::from_elem(upto);
                     base.compact(&frontier);
+                    join_keys.compact(&frontier);
                     for query in queries.values_mut() {
                         query.results.set_logical_compaction(frontier.borrow());
                         query.results.set_physical_compaction(frontier.borrow());
                     }
                 }
-                Control::Shutdown => return shutdown(worker, queries),
+                Control::Shutdown => return shutdown(worker, queries, join_keys),
                 #[cfg(test)]
                 Control::Panic { worker } => assert_ne!(worker, index, "test-only worker panic"),
             }
@@ -107,6 +113,10 @@ fn take_commands(
 ) -> bool {
     let mut dirty = false;
     let mut connected = true;
+    // A compaction is superseded by the next one: while transactions queue up, only the
+    // newest of consecutive compactions travels (each costs every worker a control message
+    // and a pass over every trace). Other commands keep their order relative to it.
+    let mut compact = None;
     loop {
         match commands.try_recv() {
             Ok(Command::Txn { time, updates }) => {
@@ -116,10 +126,15 @@ fn take_commands(
                 input.advance_to(time + 1);
                 dirty = true;
             }
-            Ok(Command::Control(command)) => control.issue(command),
+            Ok(Command::Control(command @ Control::Compact { .. })) => compact = Some(command),
+            Ok(Command::Control(command)) => {
+                control.issue_all(compact.take());
+                control.issue(command);
+            }
             // The runtime shuts down before it drops the channel; a gone controller (a
             // panic elsewhere) leaves nothing to do but stop.
             Err(mpsc::TryRecvError::Disconnected) => {
+                control.issue_all(compact.take());
                 control.issue(Control::Shutdown);
                 connected = false;
                 break;
@@ -127,6 +142,7 @@ fn take_commands(
             Err(mpsc::TryRecvError::Empty) => break,
         }
     }
+    control.issue_all(compact);
     if dirty {
         // One flush per drained batch: transactions that queued up while the worker was busy
         // travel together, each still at its own timestamp.
@@ -136,9 +152,13 @@ fn take_commands(
     connected
 }
 
-fn shutdown(worker: &mut Worker, queries: HashMap<Arc<str>, InstalledQuery>) {
+fn shutdown(
+    worker: &mut Worker,
+    queries: HashMap<Arc<str>, InstalledQuery>,
+    mut join_keys: JoinKeys,
+) {
     for (_, query) in queries {
-        query.retire();
+        join_keys.release(query.retire());
     }
     for id in worker.installed_dataflows() {
         worker.drop_dataflow(id);
