@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use differential_dataflow::input::InputSession;
 use differential_dataflow::trace::TraceReader;
@@ -22,6 +22,11 @@ use crate::value::Element;
 /// worker 0 at once, and messages unpark the others; the timeout only bounds how long idle
 /// merging effort waits.
 const PARK_TIMEOUT: Duration = Duration::from_millis(20);
+
+/// How long worker 0 keeps stepping without parking after a command arrived: a source that
+/// sends one transaction at a time usually sends the next within this, and waking a parked
+/// thread costs tens of µs. Costs at most this much CPU per burst of commands.
+const SPIN: Duration = Duration::from_micros(50);
 
 /// Runs until [`Control::Shutdown`]. `commands` is worker 0's channel from the controller;
 /// the other workers have none.
@@ -49,10 +54,13 @@ pub(super) fn run(
     let mut join_keys = JoinKeys::default();
     let mut queries: HashMap<Arc<str>, InstalledQuery> = HashMap::new();
     let mut peeks: Vec<PendingPeek> = Vec::new();
+    let mut last_command: Option<Instant> = None;
     loop {
         if let (Some(channel), Some(input)) = (&commands, input.as_mut()) {
-            if !take_commands(channel, input, &mut control) {
-                commands = None;
+            match take_commands(channel, input, &mut control) {
+                Drained::Nothing => {}
+                Drained::Some => last_command = Some(Instant::now()),
+                Drained::Disconnected => commands = None,
             }
         }
         while let Some(command) = control.next() {
@@ -100,25 +108,37 @@ pub(super) fn run(
             }
             None => true,
         });
-        worker.step_or_park(Some(PARK_TIMEOUT));
+        let spinning = last_command.is_some_and(|at| at.elapsed() < SPIN);
+        worker.step_or_park(Some(if spinning { Duration::ZERO } else { PARK_TIMEOUT }));
     }
 }
 
-/// Worker 0: feeds every queued transaction and passes control commands on. Returns
-/// whether the controller is still there.
+/// What worker 0 found in its command channel.
+enum Drained {
+    Nothing,
+    Some,
+    /// The controller is gone.
+    Disconnected,
+}
+
+/// Worker 0: feeds every queued transaction and passes control commands on.
 fn take_commands(
     commands: &mpsc::Receiver<Command>,
     input: &mut InputSession<Time, Element, Diff>,
     control: &mut ControlPlane,
-) -> bool {
+) -> Drained {
     let mut dirty = false;
-    let mut connected = true;
+    let mut drained = Drained::Nothing;
     // A compaction is superseded by the next one: while transactions queue up, only the
     // newest of consecutive compactions travels (each costs every worker a control message
     // and a pass over every trace). Other commands keep their order relative to it.
     let mut compact = None;
     loop {
-        match commands.try_recv() {
+        let command = commands.try_recv();
+        if command.is_ok() {
+            drained = Drained::Some;
+        }
+        match command {
             Ok(Command::Txn { time, updates }) => {
                 for (element, diff) in updates {
                     input.update_at(element, time, diff);
@@ -136,7 +156,7 @@ fn take_commands(
             Err(mpsc::TryRecvError::Disconnected) => {
                 control.issue_all(compact.take());
                 control.issue(Control::Shutdown);
-                connected = false;
+                drained = Drained::Disconnected;
                 break;
             }
             Err(mpsc::TryRecvError::Empty) => break,
@@ -149,7 +169,7 @@ fn take_commands(
         input.flush();
     }
     control.flush();
-    connected
+    drained
 }
 
 fn shutdown(
