@@ -10,6 +10,11 @@ use ripple_dataflows::runtime::{serve_member, Communication, RuntimeConfig};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
+/// The engine allocates small rows at a high rate; mimalloc is several times cheaper per
+/// allocation than glibc's malloc under that load (BENCHMARKS.md, engine profile).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Live Cypher queries over PostgreSQL logical replication.
 #[derive(Parser)]
 #[command(version, about, args_conflicts_with_subcommands = true)]

@@ -91,6 +91,13 @@ impl ControlPlane {
         self.unsent = true;
     }
 
+    /// Issues each of `commands`, in order.
+    pub(super) fn issue_all(&mut self, commands: impl IntoIterator<Item = Control>) {
+        for command in commands {
+            self.issue(command);
+        }
+    }
+
     /// Sends the commands issued so far.
     pub(super) fn flush(&mut self) {
         if let (true, Some(input)) = (std::mem::take(&mut self.unsent), self.input.as_mut()) {

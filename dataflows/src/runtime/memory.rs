@@ -11,7 +11,7 @@
 //! What is counted: the updates (not distinct rows; uncompacted history counts too) in the
 //! query's own arrangements (joins, reductions, its result), summed over this process's
 //! workers. The shared arrangements of the input graph (nodes by label, relationships by
-//! type) are counted once, as [`ArrangementRecords::base`].
+//! type, nodes by join key) are counted once, as [`ArrangementRecords::base`].
 
 use std::cell::RefCell;
 use std::collections::HashMap;

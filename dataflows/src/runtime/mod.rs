@@ -11,9 +11,12 @@
 //!  worker 0..N, any process (timely threads), each applying control commands in number order
 //!     base dataflow:   InputSession<Element> ─┬─▶ NodesByLabel trace (label → node)
 //!                                              └─▶ RelsByType trace (type → relationship)
-//!     query dataflows: import NodesByLabel ─▶ label filter ─▶ WHERE/RETURN ─▶ arrange (key,row)
-//!                         │                                                    ├─▶ Results trace (peeks)
-//!                         │                                                    └─▶ gather on worker 0 ─▶ ChangeSink
+//!                      (both spread over the workers by element id)
+//!     join-key dataflows, one per (label, property) some query joins on, shared:
+//!                      import NodesByLabel ─▶ arrange (value → node id) ─▶ JoinKey trace
+//!     query dataflows: import NodesByLabel (+ JoinKey traces) ─▶ label filter ─▶ WHERE/RETURN
+//!                         ─▶ rows (key,row) ─┬─▶ arrange: Results trace (peeks)
+//!                                            └─▶ gather on worker 0 ─▶ ChangeSink
 //!     peek parts:      each worker's shard of a peek ─▶ gather on worker 0 ─▶ PeekBook ─▶ reply
 //!     ChangeSink: one consolidated [`ChangeSet`] per completed timestamp ─▶ [`EventSink`]
 //! ```
@@ -33,14 +36,17 @@
 //! workers only ([`serve_member`]).
 
 mod control;
+mod join_keys;
 mod memory;
 mod peek;
 mod render;
 mod sink;
 mod spec;
+mod usage;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::Thread;
 
@@ -106,11 +112,20 @@ struct Local {
     peeks: Arc<peek::PeekBook>,
     /// Updates held in arrangements, counted by this process's workers.
     arrangements: Arc<memory::Sizes>,
+    /// How many shared join-key arrangements worker 0 holds (every worker holds the same).
+    join_arrangements: AtomicUsize,
 }
 
 impl Local {
     fn take_sink(&self, id: &str) -> Option<EventSink> {
         self.sinks.lock().unwrap_or_else(|p| p.into_inner()).remove(id)
+    }
+
+    /// Worker 0 publishes its count after each install and removal.
+    fn count_join_arrangements(&self, worker: usize, keys: &join_keys::JoinKeys) {
+        if worker == 0 {
+            self.join_arrangements.store(keys.len(), Ordering::Relaxed);
+        }
     }
 }
 
@@ -272,6 +287,13 @@ impl Runtime {
     /// process's workers: the updates they hold, not distinct rows (see `runtime/memory.rs`).
     pub fn arrangement_records(&self) -> ArrangementRecords {
         self.local.arrangements.records()
+    }
+
+    /// How many shared join-key arrangements exist (per worker): one per (label, property)
+    /// that some installed query joins on. Reflects every install and removal that a peek
+    /// issued after it has answered.
+    pub fn join_arrangements(&self) -> usize {
+        self.local.join_arrangements.load(Ordering::Relaxed)
     }
 
     /// The timestamp the next transaction will get.

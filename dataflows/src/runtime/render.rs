@@ -5,21 +5,26 @@
 //! (imported once per query) and join per step; the result is arranged by identity, which is
 //! what peeks read and what the change sink pairs updates by.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use differential_dataflow::hashable::Hashable;
+use differential_dataflow::operators::arrange::arrangement::arrange_core;
 use differential_dataflow::operators::arrange::{Arranged, ShutdownButton, TraceAgent};
 use differential_dataflow::operators::Iterate;
-use differential_dataflow::trace::implementations::ValSpine;
+use differential_dataflow::trace::implementations::{ValBatcher, ValSpine};
 use differential_dataflow::trace::wrappers::frontier::TraceFrontier;
 use differential_dataflow::trace::TraceReader;
-use differential_dataflow::{AsCollection, VecCollection};
-use timely::dataflow::channels::pact::Pipeline;
+use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
+use timely::dataflow::channels::pact::{Exchange as ExchangePact, Pipeline};
 use timely::dataflow::operators::{CapabilitySet, Exchange, Operator, ToStream};
 use timely::dataflow::Scope;
 use timely::progress::Antichain;
 use timely::worker::Worker;
 
+use super::join_keys::{JoinKey, KeyTrace};
 use super::sink::{ChangeSink, EventSink};
+use super::usage::Use;
 use super::{Diff, KeyedRow, Row, RowKey, Time};
 use crate::aggregate::aggregate;
 use crate::cypher::ast::Direction;
@@ -37,7 +42,8 @@ pub(super) type ResultTrace = TraceAgent<ValSpine<RowKey, Row, Time, Diff>>;
 type Rows<'s> = VecCollection<'s, Time, KeyedRow, Diff>;
 /// A relationship keyed by the node it is followed from, with the node it leads to.
 type OrientedRel = (Arc<str>, (Arc<Relationship>, Arc<str>));
-type Button = ShutdownButton<CapabilitySet<Time>>;
+/// Shuts an import down, which lets timely retire the dataflow that holds it.
+pub(super) type Button = ShutdownButton<CapabilitySet<Time>>;
 
 /// The shared arrangements of the input graph, built once per worker.
 pub(super) struct Base {
@@ -48,25 +54,19 @@ pub(super) struct Base {
 impl Base {
     /// Arranges the input: each node once per label, each relationship by its type.
     pub(super) fn build(elements: VecCollection<'_, Time, Element, Diff>) -> Base {
-        let nodes = elements
-            .clone()
-            .flat_map(|element| match element {
-                Element::Node(node) if node.labels.is_empty() => vec![(Arc::from(""), node)],
-                Element::Node(node) => {
-                    node.labels.iter().map(|l| (l.clone(), node.clone())).collect()
-                }
-                Element::Relationship(_) => Vec::new(),
-            })
-            .arrange_by_key_named("NodesByLabel")
-            .trace;
-        let rels = elements
-            .flat_map(|element| match element {
-                Element::Relationship(rel) => Some((rel.rel_type.clone(), rel)),
-                Element::Node(_) => None,
-            })
-            .arrange_by_key_named("RelsByType")
-            .trace;
-        Base { nodes, rels }
+        let nodes = elements.clone().flat_map(|element| match element {
+            Element::Node(node) if node.labels.is_empty() => vec![(Arc::from(""), node)],
+            Element::Node(node) => node.labels.iter().map(|l| (l.clone(), node.clone())).collect(),
+            Element::Relationship(_) => Vec::new(),
+        });
+        let rels = elements.flat_map(|element| match element {
+            Element::Relationship(rel) => Some((rel.rel_type.clone(), rel)),
+            Element::Node(_) => None,
+        });
+        Base {
+            nodes: arrange_spread(nodes, |node| &node.id, "NodesByLabel"),
+            rels: arrange_spread(rels, |rel| &rel.id, "RelsByType"),
+        }
     }
 
     /// Lets the traces forget distinctions between times before `frontier`.
@@ -78,57 +78,112 @@ impl Base {
     }
 }
 
+/// Arranges elements by label (or type), spread over the workers by element id rather than
+/// by the key: one label's elements then live on every worker, and so does the work of every
+/// query on them, up to its first exchange. Nothing joins on these arrangements directly
+/// (queries read them batch by batch), so they need not be partitioned by key.
+fn arrange_spread<E: ExchangeData + Send + Sync>(
+    pairs: VecCollection<'_, Time, (Arc<str>, Arc<E>), Diff>,
+    id: fn(&E) -> &Arc<str>,
+    name: &str,
+) -> TraceAgent<ValSpine<Arc<str>, Arc<E>, Time, Diff>> {
+    let by_id =
+        ExchangePact::new(move |((_, e), _, _): &((Arc<str>, Arc<E>), Time, Diff)| id(e).hashed());
+    arrange_core::<_, _, ValBatcher<_, _, _, _>, _>(pairs.inner, by_id, name, ValBatcher::new).trace
+}
+
 /// A query dataflow on one worker.
 pub(super) struct InstalledQuery {
     pub(super) results: ResultTrace,
+    /// The shared join-key arrangements it imports, to give back when it is removed.
+    pub(super) join_keys: Vec<JoinKey>,
     buttons: Vec<Button>,
 }
 
 impl InstalledQuery {
     /// Retires the dataflow: with its imports shut down and the result handle dropped, timely
-    /// completes it and removes it on its own.
-    pub(super) fn retire(mut self) {
+    /// completes it and removes it on its own. Returns the join keys it used.
+    pub(super) fn retire(mut self) -> Vec<JoinKey> {
         for button in &mut self.buttons {
             button.press();
         }
+        self.join_keys
     }
 }
 
-/// Builds the query's dataflow, importing the base arrangements as of their compaction
-/// frontier.
+/// The join sides a plan reads: those of every `joins` entry whose relationship type one of
+/// its patterns can follow.
+pub(super) fn join_keys(plan: &QueryPlan) -> Vec<JoinKey> {
+    let mut followed: Vec<&[Arc<str>]> = Vec::new();
+    expanded_types(&plan.root, &mut followed);
+    let mut keys: Vec<JoinKey> = plan
+        .joins
+        .iter()
+        .filter(|j| followed.iter().any(|types| types.is_empty() || types.contains(&j.rel_type)))
+        .flat_map(|j| [j.left.clone(), j.right.clone()])
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The relationship types of every expansion in `op` and its inputs.
+fn expanded_types<'p>(op: &'p Op, out: &mut Vec<&'p [Arc<str>]>) {
+    match op {
+        Op::Unit => {}
+        Op::Match { input, steps, .. } => {
+            for step in steps {
+                if let Step::Expand { types, .. } = step {
+                    out.push(types);
+                }
+            }
+            expanded_types(input, out);
+        }
+        Op::Filter { input, .. }
+        | Op::Project { input, .. }
+        | Op::Aggregate { input, .. }
+        | Op::Distinct { input }
+        | Op::Unwind { input, .. } => expanded_types(input, out),
+    }
+}
+
+/// Builds the query's dataflow, importing the base arrangements and the shared join-key
+/// arrangements (`keyed`, see [`join_keys`]) as of their compaction frontier.
 pub(super) fn install(
     worker: &mut Worker,
     base: &mut Base,
+    keyed: BTreeMap<JoinKey, KeyTrace>,
     id: &Arc<str>,
     plan: &Arc<QueryPlan>,
     as_of: Time,
     sink: EventSink,
 ) -> InstalledQuery {
     let is_leader = worker.index() == 0;
+    let join_keys = keyed.keys().cloned().collect();
     worker.dataflow_named(&format!("query {id}"), |scope| {
         let mut renderer = Renderer {
             scope,
             base,
             joins: plan.joins.clone(),
+            keyed,
+            imported_keys: BTreeMap::new(),
             nodes: None,
             rels: None,
             buttons: Vec::new(),
             errors: ErrorLog { query: id.clone(), count: 0 },
             is_leader,
         };
-        let rows = renderer.op(&plan.root);
-        let arranged = rows.arrange_by_key_named("Results");
-        let results = arranged.trace.clone();
+        // Everything a query returns is read whole.
+        let rows = renderer.op(&plan.root, &vec![Use::Whole; plan.root.width()]);
+        let results = rows.clone().arrange_by_key_named("Results").trace;
+        // The change sink reads the rows before they are arranged: it consolidates each
+        // timestamp itself, so reading them back out of the arrangement would only copy them.
         let mut changes = ChangeSink::new(as_of, is_leader, sink);
-        arranged.as_collection(|key, row| (key.clone(), row.clone())).inner.exchange(|_| 0).sink(
-            Pipeline,
-            "ChangeSink",
-            move |(input, frontier)| {
-                input.for_each(|_, data| changes.absorb(data.drain(..)));
-                changes.emit_complete(frontier.frontier());
-            },
-        );
-        InstalledQuery { results, buttons: renderer.buttons }
+        rows.inner.exchange(|_| 0).sink(Pipeline, "ChangeSink", move |(input, frontier)| {
+            input.for_each(|_, data| changes.absorb(data.drain(..)));
+            changes.emit_complete(frontier.frontier());
+        });
+        InstalledQuery { results, join_keys, buttons: renderer.buttons }
     })
 }
 
@@ -163,6 +218,9 @@ struct Renderer<'s, 'b> {
     scope: Scope<'s, Time>,
     base: &'b mut Base,
     joins: Vec<JoinSpec>,
+    /// The shared join-key arrangements this query may import.
+    keyed: BTreeMap<JoinKey, KeyTrace>,
+    imported_keys: BTreeMap<JoinKey, Arranged<'s, TraceFrontier<KeyTrace>>>,
     nodes: Option<Arranged<'s, TraceFrontier<NodeTrace>>>,
     rels: Option<Arranged<'s, TraceFrontier<RelTrace>>>,
     buttons: Vec<Button>,
@@ -171,16 +229,20 @@ struct Renderer<'s, 'b> {
 }
 
 impl<'s> Renderer<'s, '_> {
-    fn op(&mut self, op: &Op) -> Rows<'s> {
+    /// Renders `op`, whose output slots are read as `uses` says.
+    fn op(&mut self, op: &Op, uses: &[Use]) -> Rows<'s> {
+        let input_uses = Use::input_of(op, uses);
         match op {
             Op::Unit => self.constant(vec![(Vec::new(), Vec::new())]),
             Op::Match { input, steps, distinct_rels, predicate, optional, width } => {
-                let rows = self.op(input);
+                let rows = self.op(input, &input_uses[..input.width()]);
                 self.match_op(
                     rows,
+                    **input == Op::Unit,
                     input.identity_len(),
                     input.width(),
                     steps,
+                    &input_uses,
                     distinct_rels,
                     predicate,
                     *optional,
@@ -188,11 +250,11 @@ impl<'s> Renderer<'s, '_> {
                 )
             }
             Op::Filter { input, predicate } => {
-                let rows = self.op(input);
+                let rows = self.op(input, &input_uses);
                 self.filter(rows, predicate.clone())
             }
             Op::Project { input, exprs } => {
-                let rows = self.op(input);
+                let rows = self.op(input, &input_uses);
                 let exprs = exprs.clone();
                 let mut errors = self.errors.clone();
                 rows.flat_map(move |(ident, row)| {
@@ -201,7 +263,7 @@ impl<'s> Renderer<'s, '_> {
                 })
             }
             Op::Aggregate { input, keys, aggregates } => {
-                let rows = self.op(input);
+                let rows = self.op(input, &input_uses);
                 let (keys, aggs) = (keys.clone(), aggregates.clone());
                 let mut errors = self.errors.clone();
                 let grouped = rows.flat_map(move |(_, row)| {
@@ -230,12 +292,12 @@ impl<'s> Renderer<'s, '_> {
                     })
             }
             Op::Distinct { input } => self
-                .op(input)
+                .op(input, &input_uses)
                 .map(|(_, row)| row)
                 .distinct_core::<Diff>()
                 .map(|row| (row.clone(), row)),
             Op::Unwind { input, list } => {
-                let rows = self.op(input);
+                let rows = self.op(input, &input_uses);
                 let list = list.clone();
                 let mut errors = self.errors.clone();
                 rows.flat_map(move |(ident, row)| {
@@ -303,6 +365,15 @@ impl<'s> Renderer<'s, '_> {
         })
     }
 
+    /// Every node carrying all `labels`, bound alone: identity its id, row the node, cut
+    /// down to what `use_` reads.
+    fn scan(&mut self, labels: &[Arc<str>], use_: &Use) -> Rows<'s> {
+        let use_ = use_.clone();
+        self.nodes_with(labels).map(move |node| {
+            (vec![Value::Str(node.id.clone())], vec![Value::Node(use_.slim(node))])
+        })
+    }
+
     /// Every stored relationship of one of `types` (any type if empty).
     fn rels_with(
         &mut self,
@@ -314,12 +385,13 @@ impl<'s> Renderer<'s, '_> {
         })
     }
 
-    /// The relationships a join defines: both directions for every related pair.
+    /// The relationships a join defines: both directions for every related pair. Both sides
+    /// come from the shared join-key arrangements, so the join itself arranges nothing.
     fn join_rels(&mut self, join: &JoinSpec) -> VecCollection<'s, Time, Arc<Relationship>, Diff> {
         let left = self.keyed_by_property(&join.left);
         let right = self.keyed_by_property(&join.right);
         let rel_type = join.rel_type.clone();
-        left.join_map(right, move |_, a, b| {
+        left.join_core(right, move |_, a, b| {
             let rel = |start: &Arc<str>, end: &Arc<str>| {
                 Arc::new(Relationship {
                     id: Arc::from(format!("{start}:{end}").as_str()),
@@ -331,36 +403,49 @@ impl<'s> Renderer<'s, '_> {
             };
             [rel(a, b), rel(b, a)]
         })
-        .flat_map(|pair| pair)
     }
 
-    /// Node ids of `label`, keyed by their non-null value of `property`.
-    fn keyed_by_property(
-        &mut self,
-        (label, property): &(Arc<str>, Arc<str>),
-    ) -> VecCollection<'s, Time, (Value, Arc<str>), Diff> {
-        let property = property.clone();
-        self.nodes_with(std::slice::from_ref(label)).flat_map(move |node| {
-            let value = node.properties.get(&property).filter(|v| !v.is_null()).cloned();
-            value.map(|v| (v, node.id.clone()))
-        })
+    /// Node ids of a label keyed by their non-null value of a property: the shared
+    /// arrangement, imported once per query.
+    fn keyed_by_property(&mut self, key: &JoinKey) -> Arranged<'s, TraceFrontier<KeyTrace>> {
+        if let Some(imported) = self.imported_keys.get(key) {
+            return imported.clone();
+        }
+        let trace =
+            self.keyed.get_mut(key).expect("install acquires every join key the plan follows");
+        let (arranged, button) = trace.import_frontier(self.scope, "JoinKey");
+        self.buttons.push(button);
+        self.imported_keys.insert(key.clone(), arranged.clone());
+        arranged
     }
 
     #[allow(clippy::too_many_arguments)]
     fn match_op(
         &mut self,
         input: Rows<'s>,
+        input_is_unit: bool,
         input_identity: usize,
         input_width: usize,
         steps: &[Step],
+        uses: &[Use],
         distinct_rels: &[usize],
         predicate: &Option<Expr>,
         optional: bool,
         width: usize,
     ) -> Rows<'s> {
-        let mut rows = input.clone();
+        // A first MATCH that starts with a scan binds the scanned nodes themselves: the
+        // product with the single empty row would arrange every node again, per query.
+        let (mut rows, steps) = match steps.split_first() {
+            Some((Step::ScanNodes { labels, slot }, rest)) if input_is_unit => {
+                // A lone scan keeps whole nodes: nothing in this MATCH arranges its rows, so
+                // cutting nodes down would only cost an allocation per node.
+                let use_ = if rest.is_empty() { &Use::Whole } else { &uses[*slot] };
+                (self.scan(labels, use_), rest)
+            }
+            _ => (input.clone(), steps),
+        };
         for step in steps {
-            rows = self.step(rows, step);
+            rows = self.step(rows, step, uses);
         }
         if distinct_rels.len() > 1 {
             let slots = distinct_rels.to_vec();
@@ -392,15 +477,14 @@ impl<'s> Renderer<'s, '_> {
         rows.concat(unmatched)
     }
 
-    fn step(&mut self, rows: Rows<'s>, step: &Step) -> Rows<'s> {
+    /// Extends `rows` by one step; `uses` says what is read of each slot of the MATCH's rows.
+    fn step(&mut self, rows: Rows<'s>, step: &Step, uses: &[Use]) -> Rows<'s> {
         match step {
-            Step::ScanNodes { labels, .. } => {
-                let nodes = self.nodes_with(labels).map(|node| ((), node));
-                rows.map(|r| ((), r)).join_map(nodes, |_, (ident, row), node| {
-                    let mut ident = ident.clone();
-                    ident.push(Value::Str(node.id.clone()));
-                    let mut row = row.clone();
-                    row.push(Value::Node(node.clone()));
+            Step::ScanNodes { labels, slot } => {
+                let nodes = self.scan(labels, &uses[*slot]).map(|bound| ((), bound));
+                rows.map(|r| ((), r)).join_map(nodes, |_, (ident, row), (node_ident, node_row)| {
+                    let ident = ident.iter().chain(node_ident).cloned().collect();
+                    let row = row.iter().chain(node_row).cloned().collect();
                     (ident, row)
                 })
             }
@@ -455,7 +539,9 @@ impl<'s> Renderer<'s, '_> {
                         _ => None,
                     })
                 } else {
-                    let nodes = self.nodes_with(to_labels).map(|n| (n.id.clone(), n));
+                    let use_ = uses[*to].clone();
+                    let nodes =
+                        self.nodes_with(to_labels).map(move |n| (n.id.clone(), use_.slim(n)));
                     expanded.join_map(nodes, |_, (ident, row), node| {
                         let mut ident = ident.clone();
                         ident.push(Value::Str(node.id.clone()));

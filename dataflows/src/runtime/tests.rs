@@ -330,8 +330,8 @@ fn key_less_aggregates_have_one_row_even_when_empty() {
     );
 }
 
-#[test]
-fn joins_relate_nodes_by_property_in_both_directions() {
+/// Vehicles and orders related by plate through a `joins` entry.
+fn pickups() -> (Vec<Element>, QuerySpec) {
     let row = |label: &str, id: &str, pairs: &[(&str, Value)]| {
         Element::Node(Arc::new(Node {
             id: Arc::from(id),
@@ -339,7 +339,7 @@ fn joins_relate_nodes_by_property_in_both_directions() {
             properties: pairs.iter().map(|(k, v)| (Arc::from(*k), v.clone())).collect(),
         }))
     };
-    let elements = [
+    let elements = vec![
         row(
             "vehicles",
             "vehicles:1",
@@ -358,19 +358,66 @@ fn joins_relate_nodes_by_property_in_both_directions() {
         left: (Arc::from("vehicles"), Arc::from("plate")),
         right: (Arc::from("orders"), Arc::from("plate")),
     };
+    let options = crate::plan::CompileOptions { joins: vec![join], ..Default::default() };
+    (elements, QuerySpec { text: String::new(), options })
+}
+
+#[test]
+fn joins_relate_nodes_by_property_in_both_directions() {
+    let (elements, spec) = pickups();
     for query in [
         "MATCH (o:orders)-[:PICKUP_BY]->(v:vehicles) RETURN elementId(o) AS o, v.color AS color",
         "MATCH (v:vehicles)-[:PICKUP_BY]->(o:orders) RETURN elementId(o) AS o, v.color AS color",
         "MATCH (o:orders)<-[:PICKUP_BY]-(v:vehicles) RETURN elementId(o) AS o, v.color AS color",
     ] {
-        let options =
-            crate::plan::CompileOptions { joins: vec![join.clone()], ..Default::default() };
-        let plan = QuerySpec { text: query.into(), options };
+        let plan = QuerySpec { text: query.into(), ..spec.clone() };
         let runtime = Runtime::start(RuntimeConfig { workers: 2 }).unwrap();
         runtime.install("q", plan, Arc::new(|_| {})).unwrap();
         runtime.apply(elements.iter().cloned().map(|e| (e, 1)).collect());
         assert_eq!(strs(&peek(&runtime, "q")), ["'orders:1','red'"], "{query}");
     }
+}
+
+#[test]
+fn queries_joining_on_the_same_keys_share_their_arrangements() {
+    let (elements, spec) = pickups();
+    let with = |text: &str| QuerySpec { text: text.into(), ..spec.clone() };
+    let runtime = Runtime::start(RuntimeConfig { workers: 2 }).unwrap();
+    runtime
+        .install("plain", with("MATCH (v:vehicles) RETURN v.color AS color"), Arc::new(|_| {}))
+        .unwrap();
+    // A query that does not follow the join arranges nothing for it.
+    assert!(peek(&runtime, "plain").is_empty());
+    assert_eq!(runtime.join_arrangements(), 0);
+
+    let colors =
+        "MATCH (o:orders)-[:PICKUP_BY]->(v:vehicles) RETURN elementId(o) AS o, v.color AS color";
+    runtime.install("first", with(colors), Arc::new(|_| {})).unwrap();
+    runtime.apply(elements.iter().cloned().map(|e| (e, 1)).collect());
+    assert_eq!(strs(&peek(&runtime, "first")), ["'orders:1','red'"]);
+    assert_eq!(runtime.join_arrangements(), 2, "one per join side");
+
+    // Installed while the data is there: it starts from the shared arrangements' state.
+    let counts = "MATCH (v:vehicles)<-[:PICKUP_BY]-(o) RETURN v.color AS color, count(o) AS n";
+    runtime.install("second", with(counts), Arc::new(|_| {})).unwrap();
+    assert_eq!(strs(&peek(&runtime, "second")), ["'red',1"]);
+    assert_eq!(runtime.join_arrangements(), 2, "the second query imports the same two");
+
+    runtime.remove("first").unwrap();
+    runtime.apply(vec![(elements[2].clone(), -1)]);
+    assert_eq!(strs(&peek(&runtime, "second")), Vec::<String>::new());
+    assert_eq!(runtime.join_arrangements(), 2, "still used by the second query");
+
+    runtime.remove("second").unwrap();
+    assert_eq!(strs(&peek(&runtime, "plain")), ["'blue'", "'red'"]);
+    assert_eq!(runtime.join_arrangements(), 0, "dropped with the last query using them");
+
+    // A query joining again after that builds them anew, from the current state.
+    runtime.install("again", with(counts), Arc::new(|_| {})).unwrap();
+    runtime.apply(vec![(elements[2].clone(), 1)]);
+    assert_eq!(strs(&peek(&runtime, "again")), ["'red',1"]);
+    assert_eq!(runtime.join_arrangements(), 2);
+    runtime.shutdown().expect("clean shutdown");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use differential_dataflow::input::InputSession;
 use differential_dataflow::trace::TraceReader;
@@ -11,6 +11,7 @@ use timely::progress::Antichain;
 use timely::worker::Worker;
 
 use super::control::{Control, ControlPlane};
+use super::join_keys::JoinKeys;
 use super::memory::{Attribution, Owner};
 use super::peek::{PartSender, PendingPeek};
 use super::render::{self, Base, InstalledQuery};
@@ -22,6 +23,11 @@ use crate::value::Element;
 /// worker 0 at once, and messages unpark the others; the timeout only bounds how long idle
 /// merging effort waits.
 const PARK_TIMEOUT: Duration = Duration::from_millis(20);
+
+/// How long worker 0 keeps stepping without parking after a command arrived: a source that
+/// sends one transaction at a time usually sends the next within this, and waking a parked
+/// thread costs tens of µs. Costs at most this much CPU per burst of commands.
+const SPIN: Duration = Duration::from_micros(50);
 
 /// Runs until [`Control::Shutdown`]. `commands` is worker 0's channel from the controller;
 /// the other workers have none.
@@ -49,12 +55,16 @@ pub(super) fn run(
     let mut control = ControlPlane::build(worker);
     let mut parts = PartSender::build(worker, local.peeks.clone());
 
+    let mut join_keys = JoinKeys::default();
     let mut queries: HashMap<Arc<str>, InstalledQuery> = HashMap::new();
     let mut peeks: Vec<PendingPeek> = Vec::new();
+    let mut last_command: Option<Instant> = None;
     loop {
         if let (Some(channel), Some(input)) = (&commands, input.as_mut()) {
-            if !take_commands(channel, input, &mut control) {
-                commands = None;
+            match take_commands(channel, input, &mut control) {
+                Drained::Nothing => {}
+                Drained::Some => last_command = Some(Instant::now()),
+                Drained::Disconnected => commands = None,
             }
         }
         while let Some(command) = control.next() {
@@ -65,14 +75,20 @@ pub(super) fn run(
                     let Ok(plan) = spec.compile() else { continue };
                     let sink = if index == 0 { local.take_sink(&id) } else { None };
                     let sink = sink.unwrap_or_else(|| Arc::new(|_| {}) as EventSink);
+                    let keyed = arrangements.build(worker, Owner::Base, |worker| {
+                        join_keys.acquire(worker, &mut base, &render::join_keys(&plan))
+                    });
+                    let plan = Arc::new(plan);
                     let query = arrangements.build(worker, Owner::Query(id.clone()), |worker| {
-                        render::install(worker, &mut base, &id, &Arc::new(plan), as_of, sink)
+                        render::install(worker, &mut base, keyed, &id, &plan, as_of, sink)
                     });
                     queries.insert(id, query);
+                    local.count_join_arrangements(index, &join_keys);
                 }
                 Control::Remove { id } => {
                     if let Some(query) = queries.remove(&id) {
-                        query.retire();
+                        join_keys.release(query.retire());
+                        local.count_join_arrangements(index, &join_keys);
                     }
                     arrangements.forget(&Owner::Query(id));
                 }
@@ -83,12 +99,13 @@ pub(super) fn run(
                 Control::Compact { upto } => {
                     let frontier = Antichain::from_elem(upto);
                     base.compact(&frontier);
+                    join_keys.compact(&frontier);
                     for query in queries.values_mut() {
                         query.results.set_logical_compaction(frontier.borrow());
                         query.results.set_physical_compaction(frontier.borrow());
                     }
                 }
-                Control::Shutdown => return shutdown(worker, queries),
+                Control::Shutdown => return shutdown(worker, queries, join_keys),
                 #[cfg(test)]
                 Control::Panic { worker } => assert_ne!(worker, index, "test-only worker panic"),
             }
@@ -100,21 +117,37 @@ pub(super) fn run(
             }
             None => true,
         });
-        worker.step_or_park(Some(PARK_TIMEOUT));
+        let spinning = last_command.is_some_and(|at| at.elapsed() < SPIN);
+        worker.step_or_park(Some(if spinning { Duration::ZERO } else { PARK_TIMEOUT }));
     }
 }
 
-/// Worker 0: feeds every queued transaction and passes control commands on. Returns
-/// whether the controller is still there.
+/// What worker 0 found in its command channel.
+enum Drained {
+    Nothing,
+    Some,
+    /// The controller is gone.
+    Disconnected,
+}
+
+/// Worker 0: feeds every queued transaction and passes control commands on.
 fn take_commands(
     commands: &mpsc::Receiver<Command>,
     input: &mut InputSession<Time, Element, Diff>,
     control: &mut ControlPlane,
-) -> bool {
+) -> Drained {
     let mut dirty = false;
-    let mut connected = true;
+    let mut drained = Drained::Nothing;
+    // A compaction is superseded by the next one: while transactions queue up, only the
+    // newest of consecutive compactions travels (each costs every worker a control message
+    // and a pass over every trace). Other commands keep their order relative to it.
+    let mut compact = None;
     loop {
-        match commands.try_recv() {
+        let command = commands.try_recv();
+        if command.is_ok() {
+            drained = Drained::Some;
+        }
+        match command {
             Ok(Command::Txn { time, updates }) => {
                 for (element, diff) in updates {
                     input.update_at(element, time, diff);
@@ -122,29 +155,39 @@ fn take_commands(
                 input.advance_to(time + 1);
                 dirty = true;
             }
-            Ok(Command::Control(command)) => control.issue(command),
+            Ok(Command::Control(command @ Control::Compact { .. })) => compact = Some(command),
+            Ok(Command::Control(command)) => {
+                control.issue_all(compact.take());
+                control.issue(command);
+            }
             // The runtime shuts down before it drops the channel; a gone controller (a
             // panic elsewhere) leaves nothing to do but stop.
             Err(mpsc::TryRecvError::Disconnected) => {
+                control.issue_all(compact.take());
                 control.issue(Control::Shutdown);
-                connected = false;
+                drained = Drained::Disconnected;
                 break;
             }
             Err(mpsc::TryRecvError::Empty) => break,
         }
     }
+    control.issue_all(compact);
     if dirty {
         // One flush per drained batch: transactions that queued up while the worker was busy
         // travel together, each still at its own timestamp.
         input.flush();
     }
     control.flush();
-    connected
+    drained
 }
 
-fn shutdown(worker: &mut Worker, queries: HashMap<Arc<str>, InstalledQuery>) {
+fn shutdown(
+    worker: &mut Worker,
+    queries: HashMap<Arc<str>, InstalledQuery>,
+    mut join_keys: JoinKeys,
+) {
     for (_, query) in queries {
-        query.retire();
+        join_keys.release(query.retire());
     }
     for id in worker.installed_dataflows() {
         worker.drop_dataflow(id);
