@@ -21,6 +21,8 @@ pub(super) enum Ty {
     Int,
     /// A float.
     Float,
+    /// An exact decimal (PostgreSQL `numeric`; no literal has this type).
+    Decimal,
     /// A string.
     Str,
     /// A list.
@@ -54,6 +56,7 @@ impl Ty {
             Value::Bool(_) => Ty::Bool,
             Value::Int(_) => Ty::Int,
             Value::Float(_) => Ty::Float,
+            Value::Decimal(_) => Ty::Decimal,
             Value::Str(_) => Ty::Str,
             Value::List(_) => Ty::List,
             Value::Map(_) => Ty::Map,
@@ -77,6 +80,7 @@ impl Ty {
             Ty::Bool => "BOOLEAN",
             Ty::Int => "INTEGER",
             Ty::Float => "FLOAT",
+            Ty::Decimal => "DECIMAL",
             Ty::Str => "STRING",
             Ty::List => "LIST",
             Ty::Map => "MAP",

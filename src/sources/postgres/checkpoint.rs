@@ -69,7 +69,7 @@ impl Checkpoints {
         position: Lsn,
     ) -> Result<(), PgSourceError> {
         self.settle().await?;
-        if let Some(store) = self.store.clone() {
+        if let Some(store) = self.store_following(tables) {
             let rows = tables.all_rows();
             blocking(move || store.write(true, &rows, position)).await?;
         }
@@ -114,7 +114,7 @@ impl Checkpoints {
 
     /// Starts writing the rows changed since the last write, with `position`.
     pub(super) fn start(&mut self, tables: &mut Tables, position: Lsn) {
-        let Some(store) = self.store.clone() else { return };
+        let Some(store) = self.store_following(tables) else { return };
         let changes = tables.take_changes();
         self.last_start = Instant::now();
         self.written = position;
@@ -136,6 +136,13 @@ impl Checkpoints {
             self.settle().await?;
         }
         Ok(self.durable)
+    }
+
+    /// The store, told the layout `tables`' rows now follow, for a write of them.
+    fn store_following(&mut self, tables: &Tables) -> Option<SourceStore> {
+        let store = self.store.as_mut()?;
+        store.follow_layout(tables.layout());
+        Some(store.clone())
     }
 
     /// Waits for the write in flight, if any.

@@ -172,8 +172,9 @@ impl Stream {
         infos: Vec<TableInfo>,
         slot: Option<&SlotInfo>,
     ) -> Result<(), PgSourceError> {
-        let store = self.state.clone().map(|state| SourceStore::new(state, &self.config, &infos));
         let mut tables = Tables::new(infos);
+        let store =
+            self.state.clone().map(|state| SourceStore::new(state, &self.config, tables.layout()));
         if store.is_some() {
             tables.track_changes();
         }

@@ -24,7 +24,6 @@ use ripple_dataflows::decimal::Decimal;
 use ripple_dataflows::value::{Node, Properties, Value};
 use serde::{Deserialize, Serialize};
 
-use super::catalog::TableInfo;
 use super::PgSourceError;
 use crate::config::PostgresSourceConfig;
 use crate::state::StateStore;
@@ -44,7 +43,7 @@ const ROWS: TableDefinition<(&str, &str, &str, &str), &[u8]> =
 /// What is stored next to a source's rows.
 #[derive(Serialize, Deserialize)]
 struct Meta {
-    /// Everything the stored rows depend on; see [`fingerprint`].
+    /// Everything the stored rows depend on; see [`SourceStore::fingerprint`].
     fingerprint: String,
     /// End LSN of the last transaction the rows reflect.
     position: u64,
@@ -67,16 +66,31 @@ pub(super) struct Saved {
 pub(super) struct SourceStore {
     store: StateStore,
     id: String,
-    fingerprint: String,
+    /// The fingerprint's part that is fixed while the source runs; see [`settings`].
+    settings: String,
+    /// The tables' layout ([`super::tables::Tables::layout`]) the stored rows follow.
+    layout: String,
 }
 
 impl SourceStore {
+    /// A view for rows that follow `layout`, the tables' layout at start-up.
     pub(super) fn new(
         store: StateStore,
         config: &PostgresSourceConfig,
-        tables: &[TableInfo],
+        layout: String,
     ) -> SourceStore {
-        SourceStore { store, id: config.id.clone(), fingerprint: fingerprint(config, tables) }
+        SourceStore { store, id: config.id.clone(), settings: settings(config), layout }
+    }
+
+    /// Records that the rows now follow `layout` (after an ALTER TABLE), so that the next
+    /// write stores it and a restart under the new layout can use the saved rows.
+    pub(super) fn follow_layout(&mut self, layout: String) {
+        self.layout = layout;
+    }
+
+    /// Everything the stored rows depend on.
+    fn fingerprint(&self) -> String {
+        format!("{}; tables {}", self.settings, self.layout)
     }
 
     /// The stored rows and position, or why there are none usable (`Err` holds the reason, for
@@ -92,7 +106,7 @@ impl SourceStore {
         let Ok(meta) = bincode::deserialize::<Meta>(&meta) else {
             return Ok(Err("the saved state is unreadable".into()));
         };
-        if meta.fingerprint != self.fingerprint {
+        if meta.fingerprint != self.fingerprint() {
             return Ok(Err(mismatch(&meta.fingerprint)));
         }
         let mut rows = Vec::new();
@@ -143,7 +157,7 @@ impl SourceStore {
                     }
                 }
             }
-            let meta = Meta { fingerprint: self.fingerprint.clone(), position: position.as_u64() };
+            let meta = Meta { fingerprint: self.fingerprint(), position: position.as_u64() };
             let meta = bincode::serialize(&meta).map_err(fatal)?;
             tx.open_table(SOURCES)
                 .map_err(fatal)?
@@ -159,21 +173,15 @@ fn fatal(error: impl std::fmt::Display) -> PgSourceError {
     PgSourceError::Fatal(format!("state store: {error}"))
 }
 
-/// Everything stored rows depend on: the row format, the engine's value encoding, and the
-/// settings that decide which rows exist and what their ids are. The host and port are left
-/// out, so a server that moves keeps its state; the slot's own checks catch a wrong server.
-fn fingerprint(config: &PostgresSourceConfig, tables: &[TableInfo]) -> String {
-    let mut tables: Vec<String> = tables
-        .iter()
-        .map(|t| format!("{}.{}({})", t.schema, t.name, t.key_columns.join(",")))
-        .collect();
-    tables.sort();
+/// What stored rows depend on besides the tables' layout: the row format, the engine's value
+/// encoding, and the settings that decide which rows exist. The host and port are left out,
+/// so a server that moves keeps its state; the slot's own checks catch a wrong server.
+fn settings(config: &PostgresSourceConfig) -> String {
     format!(
-        "format {FORMAT}; values {}; database {}; slot {}; tables {}",
+        "format {FORMAT}; values {}; database {}; slot {}",
         value_probe(),
         config.database,
-        config.slot_name,
-        tables.join(" ")
+        config.slot_name
     )
 }
 
@@ -209,6 +217,8 @@ fn value_probe() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::postgres::catalog::TableInfo;
+    use crate::sources::postgres::tables::Tables;
 
     fn config() -> PostgresSourceConfig {
         let text =
@@ -224,13 +234,14 @@ mod tests {
             .expect("one source")
     }
 
-    fn info(keys: &[&str]) -> TableInfo {
-        TableInfo {
+    fn layout(keys: &[&str]) -> String {
+        Tables::new(vec![TableInfo {
             schema: "public".into(),
             name: "t".into(),
             columns: vec![("id".into(), 23)],
             key_columns: keys.iter().map(|k| k.to_string()).collect(),
-        }
+        }])
+        .layout()
     }
 
     fn node(id: &str, value: Value) -> Arc<Node> {
@@ -248,7 +259,7 @@ mod tests {
         let table = ("public".to_string(), "t".to_string());
         {
             let store =
-                SourceStore::new(StateStore::open(&path).unwrap(), &config(), &[info(&["id"])]);
+                SourceStore::new(StateStore::open(&path).unwrap(), &config(), layout(&["id"]));
             assert!(store.load().unwrap().is_err(), "nothing saved yet");
             let changes = vec![
                 (table.clone(), Arc::from("t:1"), Some(node("t:1", Value::float(f64::NAN)))),
@@ -260,23 +271,27 @@ mod tests {
                 .unwrap();
         }
         let state = StateStore::open(&path).unwrap();
-        let saved = SourceStore::new(state.clone(), &config(), &[info(&["id"])]).load().unwrap();
+        let saved = SourceStore::new(state.clone(), &config(), layout(&["id"])).load().unwrap();
         let saved = saved.expect("state saved");
         assert_eq!(saved.position, Lsn::from_u64(20));
         assert_eq!(saved.rows, vec![(table, node("t:1", Value::float(f64::NAN)))]);
-        let other_keys = SourceStore::new(state, &config(), &[info(&["id", "v"])]);
+        let other_keys = SourceStore::new(state.clone(), &config(), layout(&["id", "v"]));
         assert!(other_keys.load().unwrap().is_err(), "other keys mean other element ids");
+        let mut renamed = SourceStore::new(state, &config(), layout(&["id"]).replace("id", "k"));
+        assert!(renamed.load().unwrap().is_err(), "rows under old column names are not restored");
+        renamed.follow_layout(layout(&["id"]));
+        assert!(renamed.load().unwrap().is_ok(), "the layout the rows were written under");
     }
 
     #[test]
     fn rows_of_an_older_format_are_dropped_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
         let state = StateStore::open(&dir.path().join("state.redb")).unwrap();
-        let store = SourceStore::new(state, &config(), &[info(&["id"])]);
+        let store = SourceStore::new(state, &config(), layout(&["id"]));
         store.write(true, &[], Lsn::from_u64(10)).unwrap();
         assert!(store.load().unwrap().is_ok());
         let old = SourceStore {
-            fingerprint: store.fingerprint.replacen(&format!("format {FORMAT};"), "format 1;", 1),
+            settings: store.settings.replacen(&format!("format {FORMAT};"), "format 1;", 1),
             ..store.clone()
         };
         old.write(true, &[], Lsn::from_u64(10)).unwrap();

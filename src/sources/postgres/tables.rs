@@ -76,6 +76,30 @@ impl Tables {
         Tables { tables, relations: HashMap::new(), column_changes: Vec::new() }
     }
 
+    /// Every table with its key and the columns its held rows follow, as one line. Stored rows
+    /// are only valid under the same layout, so the state store keeps it in its fingerprint:
+    /// a column renamed or dropped while ripple was down leads to a fresh bootstrap instead of
+    /// restored rows under old column names.
+    pub(super) fn layout(&self) -> String {
+        let mut tables: Vec<String> = self
+            .tables
+            .values()
+            .map(|t| {
+                let columns: Vec<String> =
+                    t.columns.iter().map(|(name, oid)| format!("{name:?}:{oid}")).collect();
+                format!(
+                    "{:?}.{:?}({:?})[{}]",
+                    t.info.schema,
+                    t.info.name,
+                    t.info.key_columns,
+                    columns.join(",")
+                )
+            })
+            .collect();
+        tables.sort();
+        tables.join(" ")
+    }
+
     /// The column changes seen since the last call, with their table's label.
     pub(super) fn take_column_changes(&mut self) -> Vec<(Arc<str>, ColumnChange)> {
         std::mem::take(&mut self.column_changes)
