@@ -115,7 +115,12 @@ impl Attribution {
     ) -> T {
         let start = worker.peek_identifier();
         let built = build(worker);
-        self.owners.borrow_mut().push((start..worker.peek_identifier(), owner));
+        let created = start..worker.peek_identifier();
+        // Builds that create nothing (a query whose join arrangements exist already) add no
+        // entry, so the list the logger scans grows only with dataflows that exist.
+        if !created.is_empty() {
+            self.owners.borrow_mut().push((created, owner));
+        }
         built
     }
 
