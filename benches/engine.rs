@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use ripple_dataflows::plan::{CompileOptions, JoinSpec};
 use ripple_dataflows::runtime::{Diff, QueryEvent, QuerySpec, Runtime, RuntimeConfig, Time};
-use ripple_dataflows::value::{Element, Node, Properties, Value};
+use ripple_dataflows::value::{fresh_node_id, Element, Node, Properties, Value};
 
 /// The allocator the `ripple` binary uses (src/main.rs), so that the numbers carry over.
 #[global_allocator]
@@ -72,20 +72,18 @@ struct Workload {
 }
 
 fn node(label: &str, id: usize, properties: &[(&str, Value)]) -> Arc<Node> {
-    Arc::new(Node {
-        id: Arc::from(format!("{label}:{id}").as_str()),
-        labels: Arc::from([Arc::from(label)]),
-        properties: properties
-            .iter()
-            .map(|(k, v)| (Arc::from(*k), v.clone()))
-            .collect::<Properties>(),
-    })
+    let mut properties: Properties =
+        properties.iter().map(|(k, v)| (Arc::from(*k), v.clone())).collect();
+    properties.insert(Arc::from("id"), Value::Int(id as i64));
+    Arc::new(Node::table_row(fresh_node_id(), label, &["id"], properties))
 }
 
+/// `node` with property `key` (one of its columns) set to `value`.
 fn with(node: &Arc<Node>, key: &str, value: Value) -> Arc<Node> {
-    let mut node = (**node).clone();
-    node.properties.insert(Arc::from(key), value);
-    Arc::new(node)
+    let position = node.schema().position(key).expect("a column of the node");
+    let mut values = node.values().to_vec();
+    values[position] = value;
+    Arc::new(Node::new(node.id, node.schema().clone(), values))
 }
 
 /// A pseudo-random number from a step counter (SplitMix64), so runs are repeatable.

@@ -913,8 +913,8 @@ async fn a_table_name_in_two_sources_is_refused_with_both_named() {
     }
 }
 
-/// Rewrites every source's saved fingerprint in a state file as ripple with row format 1
-/// (numeric as float) wrote it. The layout is the state store's (`postgres_sources`: source
+/// Rewrites every source's saved fingerprint in a state file as ripple with row format 2
+/// (a row stored as a whole node, names and all) wrote it. The layout is the state store's (`postgres_sources`: source
 /// id → bincode of the fingerprint and the position).
 fn downgrade_row_format(path: &Path) {
     use redb::ReadableTable;
@@ -940,8 +940,8 @@ fn downgrade_row_format(path: &Path) {
         assert!(!saved.is_empty(), "a saved source");
         for (id, meta) in saved {
             let mut meta: Meta = bincode::deserialize(&meta).expect("meta");
-            assert!(meta.fingerprint.starts_with("format 2;"), "{}", meta.fingerprint);
-            meta.fingerprint = meta.fingerprint.replacen("format 2;", "format 1;", 1);
+            assert!(meta.fingerprint.starts_with("format 3;"), "{}", meta.fingerprint);
+            meta.fingerprint = meta.fingerprint.replacen("format 3;", "format 2;", 1);
             let meta = bincode::serialize(&meta).expect("encode");
             table.insert(id.as_str(), meta.as_slice()).expect("insert");
         }
@@ -966,7 +966,7 @@ async fn a_state_store_of_an_older_row_format_is_dropped_and_bootstrapped_again(
     ripple.wait_streaming("pg").await;
     ripple
         .wait_for_log(
-            "the saved state has row format 1 from another ripple version (this one writes format 2)",
+            "the saved state has row format 2 from another ripple version (this one writes format 3)",
         )
         .await;
     let status = source_status(&ripple).await;

@@ -40,6 +40,17 @@ pub fn aggregate(aggregates: &[Aggregate], rows: &[(&Option<Vec<Value>>, i64)]) 
         .collect()
 }
 
+/// What a group keeps of one row's argument to `agg`. A group holds each distinct argument
+/// vector once, with its multiplicity, so the less an argument carries, the more rows share
+/// one entry: `count(x)` without DISTINCT reads only whether `x` is null, so any other value
+/// is kept as `true`, and `count(n)` over a million nodes keeps one entry, not a million.
+pub fn kept_argument(agg: &Aggregate, value: Value) -> Value {
+    match agg.function {
+        AggregateFunction::Count if !agg.distinct && !value.is_null() => Value::Bool(true),
+        _ => value,
+    }
+}
+
 fn one(function: AggregateFunction, values: &[(Value, i64)]) -> Value {
     match function {
         AggregateFunction::Count => Value::Int(values.iter().map(|(_, n)| n).sum()),

@@ -211,7 +211,7 @@ fn truth(v: &Value) -> Result<Option<bool>> {
 fn property(base: &Value, key: &str) -> Result<Value> {
     match base {
         Value::Null => Ok(Value::Null),
-        Value::Node(node) => Ok(node.properties.get(key).cloned().unwrap_or(Value::Null)),
+        Value::Node(node) => Ok(node.get(key).cloned().unwrap_or(Value::Null)),
         Value::Relationship(rel) => Ok(rel.properties.get(key).cloned().unwrap_or(Value::Null)),
         Value::Map(map) => Ok(map.get(key).cloned().unwrap_or(Value::Null)),
         other => Err(EvalError::new(
@@ -347,10 +347,11 @@ pub fn equals(a: &Value, b: &Value) -> Option<bool> {
             all_equal(x.values().zip(y.values()))
         }
         (Node(x), Node(y)) => Some(x.id == y.id),
-        (Relationship(x), Relationship(y)) => Some(x.id == y.id),
+        (Relationship(x), Relationship(y)) => Some(x.is(y)),
         (Path(x), Path(y)) => Some(
-            x.nodes.iter().map(|n| &n.id).eq(y.nodes.iter().map(|n| &n.id))
-                && x.relationships.iter().map(|r| &r.id).eq(y.relationships.iter().map(|r| &r.id)),
+            x.nodes.iter().map(|n| n.id).eq(y.nodes.iter().map(|n| n.id))
+                && x.relationships.len() == y.relationships.len()
+                && x.relationships.iter().zip(&y.relationships).all(|(a, b)| a.is(b)),
         ),
         _ => Some(false),
     }
@@ -592,13 +593,13 @@ fn call(f: Function, args: Vec<Value>, span: Span) -> Result<Value> {
         Function::Cos => float_fn("cos", f64::cos),
         Function::Tan => float_fn("tan", f64::tan),
         Function::ElementId => match &arg {
-            Value::Node(n) => Ok(Value::Str(n.id.clone())),
-            Value::Relationship(r) => Ok(Value::Str(r.id.clone())),
+            Value::Node(n) => Ok(Value::str(&n.element_id())),
+            Value::Relationship(r) => Ok(Value::str(&r.element_id())),
             other => Err(type_error("elementId", other)),
         },
         Function::Labels => match &arg {
             Value::Node(n) => {
-                Ok(Value::List(n.labels.iter().map(|l| Value::Str(l.clone())).collect()))
+                Ok(Value::List(n.labels().iter().map(|l| Value::Str(l.clone())).collect()))
             }
             other => Err(type_error("labels", other)),
         },
@@ -621,14 +622,14 @@ fn call(f: Function, args: Vec<Value>, span: Span) -> Result<Value> {
             other => Err(type_error("type", other)),
         },
         Function::Keys => match &arg {
-            Value::Node(n) => Ok(keys(&n.properties)),
-            Value::Relationship(r) => Ok(keys(&r.properties)),
-            Value::Map(m) => Ok(keys(m)),
+            Value::Node(n) => Ok(keys(n.properties())),
+            Value::Relationship(r) => Ok(keys(r.properties.iter())),
+            Value::Map(m) => Ok(keys(m.iter())),
             other => Err(type_error("keys", other)),
         },
         Function::Properties => match &arg {
-            Value::Node(n) => Ok(Value::Map(Arc::new(without_nulls(&n.properties)))),
-            Value::Relationship(r) => Ok(Value::Map(Arc::new(without_nulls(&r.properties)))),
+            Value::Node(n) => Ok(Value::Map(Arc::new(without_nulls(n.properties())))),
+            Value::Relationship(r) => Ok(Value::Map(Arc::new(without_nulls(r.properties.iter())))),
             Value::Map(_) => Ok(arg),
             other => Err(type_error("properties", other)),
         },
@@ -732,8 +733,8 @@ fn float_to_int(x: f64) -> Value {
     }
 }
 
-fn without_nulls(map: &Properties) -> Properties {
-    map.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect()
+fn without_nulls<'a>(properties: impl Iterator<Item = (&'a Arc<str>, &'a Value)>) -> Properties {
+    properties.filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// The row extended so that `slot` exists, for a comprehension's element variable.
@@ -799,8 +800,8 @@ fn slice(base: &Value, from: Option<Value>, to: Option<Value>) -> Result<Value> 
     }
 }
 
-fn keys(map: &Properties) -> Value {
-    Value::List(map.keys().map(|k| Value::Str(k.clone())).collect())
+fn keys<'a>(properties: impl Iterator<Item = (&'a Arc<str>, &'a Value)>) -> Value {
+    Value::List(properties.map(|(k, _)| Value::Str(k.clone())).collect())
 }
 
 /// Floats print with at least one decimal, as Cypher's `toString(1.0)` is `'1.0'`.

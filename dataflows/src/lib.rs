@@ -16,6 +16,7 @@ pub mod decimal;
 pub mod eval;
 pub mod plan;
 pub mod runtime;
+pub mod schema;
 pub mod value;
 
 #[cfg(test)]
@@ -23,7 +24,8 @@ mod fuzz;
 #[cfg(test)]
 mod testing;
 
-pub use value::{Element, Node, Relationship, Value};
+pub use schema::Schema;
+pub use value::{Element, Node, RelId, Relationship, Value};
 
 /// Parses and compiles a continuous query.
 pub fn compile(text: &str) -> Result<plan::QueryPlan, cypher::CypherError> {

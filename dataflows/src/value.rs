@@ -8,12 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use ordered_float::OrderedFloat;
 use serde::{Deserialize, Serialize};
 
 use crate::decimal::Decimal;
+use crate::schema::Schema;
 
 /// A property map: sorted, so that its order and hash are deterministic across processes.
 pub type Properties = BTreeMap<Arc<str>, Value>;
@@ -47,39 +49,179 @@ pub enum Value {
 
 /// A node: for PostgreSQL sources, one row of a table.
 ///
-/// The element id comes first so that the derived order groups versions of the same element.
+/// ```text
+///  Arc<Node> ──▶ ┌──────────┬──────────────┬───────────────────────────┐
+///                │ id: u64  │ schema: Arc ─┼──▶ Schema (one per table    │
+///                │          │              │    layout: labels, sorted │
+///                │          │              │    column names, key)     │
+///                ├──────────┴──────────────┴───────────────────────────┤
+///                │ values: [Value; columns]  by column position         │
+///                └─────────────────────────────────────────────────────┘
+/// ```
+///
+/// The id comes first so that the derived order groups versions of the same element, and
+/// compares as one integer. Ids are dense and per process ([`fresh_node_id`]); the textual
+/// element id users see (`table:key`) is spelled from the schema and the key values only
+/// when asked for ([`Node::element_id`]).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Node {
-    /// Element id, unique among nodes: `table:key` for PostgreSQL rows (composite keys joined
-    /// with `_`).
-    pub id: Arc<str>,
-    /// The node's labels, sorted (the bare table name for PostgreSQL rows).
-    pub labels: Arc<[Arc<str>]>,
-    /// Property values by key (column values by column name); null properties are absent or
-    /// [`Value::Null`], which read the same.
-    pub properties: Properties,
+    /// Dense element id, unique among the nodes of this process.
+    pub id: u64,
+    #[serde(deserialize_with = "crate::schema::deserialize_interned")]
+    schema: Arc<Schema>,
+    /// One value per schema column; `Value::Null` for an absent property.
+    values: Box<[Value]>,
+}
+
+/// A new node id, never handed out before in this process.
+pub fn fresh_node_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, AtomicOrdering::Relaxed)
 }
 
 impl Node {
+    /// A node of `schema` with one value per column, in column order.
+    ///
+    /// # Panics
+    /// If the number of values is not the number of columns.
+    pub fn new(id: u64, schema: Arc<Schema>, values: Vec<Value>) -> Node {
+        assert_eq!(values.len(), schema.columns().len(), "one value per column");
+        Node { id, schema, values: values.into_boxed_slice() }
+    }
+
+    /// A node without a key (the TCK's graphs, tests): its schema is interned from its
+    /// labels and property names.
+    pub fn with_properties(id: u64, labels: &[Arc<str>], properties: Properties) -> Node {
+        Node::from_map(id, labels, &[], "", properties)
+    }
+
+    /// A row of table `table` (its one label) keyed by the `key` properties, from a map:
+    /// for tests and benchmarks, which build a few rows; a source builds many through one
+    /// schema with [`Node::new`].
+    pub fn table_row(id: u64, table: &str, key: &[&str], properties: Properties) -> Node {
+        Node::from_map(id, &[Arc::from(table)], key, table, properties)
+    }
+
+    fn from_map(
+        id: u64,
+        labels: &[Arc<str>],
+        key: &[&str],
+        prefix: &str,
+        properties: Properties,
+    ) -> Node {
+        let columns: Vec<Arc<str>> = properties.keys().cloned().collect();
+        let schema = Schema::intern(labels, &columns, key, prefix);
+        Node::new(id, schema, properties.into_values().collect())
+    }
+
+    /// The layout the values follow.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    /// The node's labels, sorted.
+    pub fn labels(&self) -> &[Arc<str>] {
+        self.schema.labels()
+    }
+
     /// Whether the node carries `label`.
     pub fn has_label(&self, label: &str) -> bool {
-        self.labels.iter().any(|l| &**l == label)
+        self.labels().iter().any(|l| &**l == label)
+    }
+
+    /// The value of property `key`; `None` if the node's schema has no such column.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.schema.position(key).map(|i| &self.values[i])
+    }
+
+    /// The values, by column position.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// Every property with its value (null ones included), sorted by name.
+    pub fn properties(&self) -> impl Iterator<Item = (&Arc<str>, &Value)> {
+        self.schema.columns().iter().zip(self.values.iter())
+    }
+
+    /// The property map, as `properties(n)` and JSON output show it.
+    pub fn property_map(&self) -> Properties {
+        self.properties().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// The element id users see: `table:key` for table rows (Drasi's: composite keys joined
+    /// with `_`), `n<id>` for nodes without a key.
+    pub fn element_id(&self) -> String {
+        let key = self.schema.key();
+        if key.is_empty() {
+            return format!("n{}", self.id);
+        }
+        self.schema.spell_id(key.iter().map(|&k| &self.values[k]))
+    }
+
+    /// The same node with only the columns of `schema`, a projection of this node's schema.
+    pub fn project(&self, schema: Arc<Schema>) -> Node {
+        let values =
+            schema.columns().iter().map(|c| self.get(c).cloned().unwrap_or(Value::Null)).collect();
+        Node::new(self.id, schema, values)
     }
 }
 
-/// A relationship between two nodes, identified by their element ids.
+/// How a relationship is identified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum RelId {
+    /// A stored relationship, with its dense id.
+    Stored(u64),
+    /// A relationship a `joins` entry derives: identified by its type and its two ends.
+    Joined,
+}
+
+/// A relationship between two nodes, identified by their ids.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Relationship {
-    /// Element id, unique among relationships.
-    pub id: Arc<str>,
+    /// How it is identified.
+    pub id: RelId,
     /// The relationship type.
     pub rel_type: Arc<str>,
-    /// Element id of the start node.
-    pub start: Arc<str>,
-    /// Element id of the end node.
-    pub end: Arc<str>,
+    /// Id of the start node.
+    pub start: u64,
+    /// Id of the end node.
+    pub end: u64,
     /// Property values by key.
     pub properties: Properties,
+}
+
+impl Relationship {
+    /// Whether both are the same relationship (whatever their properties).
+    pub fn is(&self, other: &Relationship) -> bool {
+        match (self.id, other.id) {
+            (RelId::Stored(a), RelId::Stored(b)) => a == b,
+            (RelId::Joined, RelId::Joined) => {
+                (&self.rel_type, self.start, self.end) == (&other.rel_type, other.start, other.end)
+            }
+            _ => false,
+        }
+    }
+
+    /// The relationship's identity as a value, for row identities.
+    pub fn ident(&self) -> Value {
+        match self.id {
+            RelId::Stored(id) => Value::Int(id as i64),
+            RelId::Joined => Value::List(Arc::from([
+                Value::Int(self.start as i64),
+                Value::Int(self.end as i64),
+                Value::Str(self.rel_type.clone()),
+            ])),
+        }
+    }
+
+    /// The element id users see.
+    pub fn element_id(&self) -> String {
+        match self.id {
+            RelId::Stored(id) => format!("r{id}"),
+            RelId::Joined => format!("{}:{}:{}", self.rel_type, self.start, self.end),
+        }
+    }
 }
 
 /// A walk through the graph: `nodes.len() == relationships.len() + 1`, relationship `i`
@@ -141,15 +283,15 @@ impl Value {
             }
             Value::Str(s) => J::String(s.to_string()),
             Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
-            Value::Map(map) => properties_to_json(map),
-            Value::Node(node) => properties_to_json(&node.properties),
-            Value::Relationship(rel) => properties_to_json(&rel.properties),
+            Value::Map(map) => properties_to_json(map.iter()),
+            Value::Node(node) => properties_to_json(node.properties()),
+            Value::Relationship(rel) => properties_to_json(rel.properties.iter()),
             Value::Path(path) => serde_json::json!({
-                "nodes": path.nodes.iter().map(|n| properties_to_json(&n.properties)).collect::<Vec<_>>(),
+                "nodes": path.nodes.iter().map(|n| properties_to_json(n.properties())).collect::<Vec<_>>(),
                 "relationships": path
                     .relationships
                     .iter()
-                    .map(|r| properties_to_json(&r.properties))
+                    .map(|r| properties_to_json(r.properties.iter()))
                     .collect::<Vec<_>>(),
             }),
         }
@@ -173,8 +315,10 @@ impl Value {
     }
 }
 
-fn properties_to_json(map: &Properties) -> serde_json::Value {
-    serde_json::Value::Object(map.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect())
+fn properties_to_json<'a>(
+    properties: impl Iterator<Item = (&'a Arc<str>, &'a Value)>,
+) -> serde_json::Value {
+    serde_json::Value::Object(properties.map(|(k, v)| (k.to_string(), v.to_json())).collect())
 }
 
 impl fmt::Display for Value {
@@ -200,17 +344,17 @@ impl fmt::Display for Value {
                 }
                 write!(f, "]")
             }
-            Value::Map(map) => write_map(f, map),
+            Value::Map(map) => write_map(f, map.iter()),
             Value::Node(node) => {
                 write!(f, "(")?;
-                for label in node.labels.iter() {
+                for label in node.labels() {
                     write!(f, ":{label}")?;
                 }
-                if !node.properties.is_empty() {
-                    if !node.labels.is_empty() {
+                if !node.values().is_empty() {
+                    if !node.labels().is_empty() {
                         write!(f, " ")?;
                     }
-                    write_map(f, &node.properties)?;
+                    write_map(f, node.properties())?;
                 }
                 write!(f, ")")
             }
@@ -218,7 +362,7 @@ impl fmt::Display for Value {
                 write!(f, "[:{}", rel.rel_type)?;
                 if !rel.properties.is_empty() {
                     write!(f, " ")?;
-                    write_map(f, &rel.properties)?;
+                    write_map(f, rel.properties.iter())?;
                 }
                 write!(f, "]")
             }
@@ -242,9 +386,12 @@ impl fmt::Display for Value {
     }
 }
 
-fn write_map(f: &mut fmt::Formatter<'_>, map: &Properties) -> fmt::Result {
+fn write_map<'a>(
+    f: &mut fmt::Formatter<'_>,
+    properties: impl Iterator<Item = (&'a Arc<str>, &'a Value)>,
+) -> fmt::Result {
     write!(f, "{{")?;
-    for (i, (k, v)) in map.iter().enumerate() {
+    for (i, (k, v)) in properties.enumerate() {
         if i > 0 {
             write!(f, ", ")?;
         }

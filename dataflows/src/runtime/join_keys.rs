@@ -27,7 +27,7 @@ use crate::value::Value;
 /// A join side: (label, property).
 pub(super) type JoinKey = (Arc<str>, Arc<str>);
 /// The ids of one label's nodes, keyed by their non-null value of one property.
-pub(super) type KeyTrace = TraceAgent<ValSpine<Value, Arc<str>, Time, Diff>>;
+pub(super) type KeyTrace = TraceAgent<ValSpine<Value, u64, Time, Diff>>;
 
 /// One worker's shared join-key arrangements, with how many installed queries use each.
 #[derive(Default)]
@@ -95,8 +95,8 @@ fn build(worker: &mut Worker, base: &mut Base, (label, property): &JoinKey) -> S
         let (label, property) = (label.clone(), property.clone());
         let trace = nodes
             .flat_map_ref(move |key, node| {
-                let value = (**key == *label).then(|| node.properties.get(&property)).flatten();
-                value.filter(|v| !v.is_null()).map(|v| (v.clone(), node.id.clone()))
+                let value = (**key == *label).then(|| node.get(&property)).flatten();
+                value.filter(|v| !v.is_null()).map(|v| (v.clone(), node.id))
             })
             .arrange_by_key_named("JoinKey")
             .trace;

@@ -24,13 +24,13 @@ use timely::worker::Worker;
 
 use super::join_keys::{JoinKey, KeyTrace};
 use super::sink::{ChangeSink, EventSink};
-use super::usage::Use;
+use super::usage::{Slimmer, Use};
 use super::{Diff, KeyedRow, Row, RowKey, Time};
-use crate::aggregate::aggregate;
+use crate::aggregate::{aggregate, kept_argument};
 use crate::cypher::ast::Direction;
 use crate::eval::EvalError;
 use crate::plan::{Expr, JoinSpec, Op, PathPart, QueryPlan, Step};
-use crate::value::{Element, Node, Path, Relationship, Value};
+use crate::value::{Element, Node, Path, RelId, Relationship, Value};
 
 /// Every node, keyed by label (unlabelled nodes under `""`): shared by all queries.
 pub(super) type NodeTrace = TraceAgent<ValSpine<Arc<str>, Arc<Node>, Time, Diff>>;
@@ -41,7 +41,7 @@ pub(super) type ResultTrace = TraceAgent<ValSpine<RowKey, Row, Time, Diff>>;
 
 type Rows<'s> = VecCollection<'s, Time, KeyedRow, Diff>;
 /// A relationship keyed by the node it is followed from, with the node it leads to.
-type OrientedRel = (Arc<str>, (Arc<Relationship>, Arc<str>));
+type OrientedRel = (u64, (Arc<Relationship>, u64));
 /// Shuts an import down, which lets timely retire the dataflow that holds it.
 pub(super) type Button = ShutdownButton<CapabilitySet<Time>>;
 
@@ -55,8 +55,10 @@ impl Base {
     /// Arranges the input: each node once per label, each relationship by its type.
     pub(super) fn build(elements: VecCollection<'_, Time, Element, Diff>) -> Base {
         let nodes = elements.clone().flat_map(|element| match element {
-            Element::Node(node) if node.labels.is_empty() => vec![(Arc::from(""), node)],
-            Element::Node(node) => node.labels.iter().map(|l| (l.clone(), node.clone())).collect(),
+            Element::Node(node) if node.labels().is_empty() => vec![(Arc::from(""), node)],
+            Element::Node(node) => {
+                node.labels().iter().map(|l| (l.clone(), node.clone())).collect()
+            }
             Element::Relationship(_) => Vec::new(),
         });
         let rels = elements.flat_map(|element| match element {
@@ -64,8 +66,8 @@ impl Base {
             Element::Node(_) => None,
         });
         Base {
-            nodes: arrange_spread(nodes, |node| &node.id, "NodesByLabel"),
-            rels: arrange_spread(rels, |rel| &rel.id, "RelsByType"),
+            nodes: arrange_spread(nodes, |node| node.id.hashed(), "NodesByLabel"),
+            rels: arrange_spread(rels, |rel| rel.hashed(), "RelsByType"),
         }
     }
 
@@ -84,11 +86,11 @@ impl Base {
 /// (queries read them batch by batch), so they need not be partitioned by key.
 fn arrange_spread<E: ExchangeData + Send + Sync>(
     pairs: VecCollection<'_, Time, (Arc<str>, Arc<E>), Diff>,
-    id: fn(&E) -> &Arc<str>,
+    spread: fn(&E) -> u64,
     name: &str,
 ) -> TraceAgent<ValSpine<Arc<str>, Arc<E>, Time, Diff>> {
     let by_id =
-        ExchangePact::new(move |((_, e), _, _): &((Arc<str>, Arc<E>), Time, Diff)| id(e).hashed());
+        ExchangePact::new(move |((_, e), _, _): &((Arc<str>, Arc<E>), Time, Diff)| spread(e));
     arrange_core::<_, _, ValBatcher<_, _, _, _>, _>(pairs.inner, by_id, name, ValBatcher::new).trace
 }
 
@@ -270,7 +272,10 @@ impl<'s> Renderer<'s, '_> {
                     let key: Result<Row, _> = keys.iter().map(|e| e.eval(&row)).collect();
                     let args: Result<Row, _> = aggs
                         .iter()
-                        .map(|a| a.argument.as_ref().map_or(Ok(Value::Null), |e| e.eval(&row)))
+                        .map(|a| match &a.argument {
+                            None => Ok(Value::Null),
+                            Some(e) => e.eval(&row).map(|v| kept_argument(a, v)),
+                        })
                         .collect();
                     errors.ok(key.and_then(|k| args.map(|a| (k, Some(a)))))
                 });
@@ -359,7 +364,7 @@ impl<'s> Renderer<'s, '_> {
                 // Read each node under its first wanted label only.
                 Some(first) => **key == **first && labels.iter().all(|l| node.has_label(l)),
                 // All nodes: each under its first label (or "" if it has none).
-                None => node.labels.first().map_or(key.is_empty(), |l| l == key),
+                None => node.labels().first().map_or(key.is_empty(), |l| l == key),
             };
             wanted.then(|| node.clone())
         })
@@ -368,9 +373,9 @@ impl<'s> Renderer<'s, '_> {
     /// Every node carrying all `labels`, bound alone: identity its id, row the node, cut
     /// down to what `use_` reads.
     fn scan(&mut self, labels: &[Arc<str>], use_: &Use) -> Rows<'s> {
-        let use_ = use_.clone();
+        let mut slimmer = Slimmer::new(use_);
         self.nodes_with(labels).map(move |node| {
-            (vec![Value::Str(node.id.clone())], vec![Value::Node(use_.slim(node))])
+            (vec![Value::Int(node.id as i64)], vec![Value::Node(slimmer.slim(node))])
         })
     }
 
@@ -392,12 +397,12 @@ impl<'s> Renderer<'s, '_> {
         let right = self.keyed_by_property(&join.right);
         let rel_type = join.rel_type.clone();
         left.join_core(right, move |_, a, b| {
-            let rel = |start: &Arc<str>, end: &Arc<str>| {
+            let rel = |start: &u64, end: &u64| {
                 Arc::new(Relationship {
-                    id: Arc::from(format!("{start}:{end}").as_str()),
+                    id: RelId::Joined,
                     rel_type: rel_type.clone(),
-                    start: start.clone(),
-                    end: end.clone(),
+                    start: *start,
+                    end: *end,
                     properties: Default::default(),
                 })
             };
@@ -450,11 +455,11 @@ impl<'s> Renderer<'s, '_> {
         if distinct_rels.len() > 1 {
             let slots = distinct_rels.to_vec();
             rows = rows.filter(move |(_, row)| {
-                let mut ids: Vec<&str> = slots.iter().flat_map(|s| rel_ids(&row[*s])).collect();
-                let all = ids.len();
-                ids.sort_unstable();
-                ids.dedup();
-                ids.len() == all
+                let mut rels = Vec::new();
+                for slot in &slots {
+                    rels_in(&row[*slot], &mut rels);
+                }
+                rels.iter().enumerate().all(|(i, a)| rels[i + 1..].iter().all(|b| !a.is(b)))
             });
         }
         if let Some(predicate) = predicate {
@@ -509,7 +514,7 @@ impl<'s> Renderer<'s, '_> {
             } => {
                 let from = *from;
                 let keyed = rows.flat_map(move |(ident, row)| match &row[from] {
-                    Value::Node(n) => Some((n.id.clone(), (ident, row))),
+                    Value::Node(n) => Some((n.id, (ident, row))),
                     _ => None,
                 });
                 // (other end's id, extended row)
@@ -518,10 +523,16 @@ impl<'s> Renderer<'s, '_> {
                         let oriented = self.oriented_rels(types, *direction);
                         keyed.join_map(oriented, |_, (ident, row), (rel, other)| {
                             let mut ident = ident.clone();
-                            ident.push(Value::Str(rel.id.clone()));
+                            // Both ends' ids are in the identity already (the start bound
+                            // before, the end bound next), so a joined relationship is
+                            // identified there by its type alone, without an allocation.
+                            ident.push(match rel.id {
+                                RelId::Joined => Value::Str(rel.rel_type.clone()),
+                                RelId::Stored(_) => rel.ident(),
+                            });
                             let mut row = row.clone();
                             row.push(Value::Relationship(rel.clone()));
-                            (other.clone(), (ident, row))
+                            (*other, (ident, row))
                         })
                     }
                     Some((min, max)) => {
@@ -539,12 +550,11 @@ impl<'s> Renderer<'s, '_> {
                         _ => None,
                     })
                 } else {
-                    let use_ = uses[*to].clone();
-                    let nodes =
-                        self.nodes_with(to_labels).map(move |n| (n.id.clone(), use_.slim(n)));
+                    let mut slimmer = Slimmer::new(&uses[*to]);
+                    let nodes = self.nodes_with(to_labels).map(move |n| (n.id, slimmer.slim(n)));
                     expanded.join_map(nodes, |_, (ident, row), node| {
                         let mut ident = ident.clone();
-                        ident.push(Value::Str(node.id.clone()));
+                        ident.push(Value::Int(node.id as i64));
                         let mut row = row.clone();
                         row.push(Value::Node(node.clone()));
                         (ident, row)
@@ -560,15 +570,15 @@ impl<'s> Renderer<'s, '_> {
     /// and, `with_nodes`, the list of nodes walked through (for a path variable).
     fn trails(
         &mut self,
-        keyed: VecCollection<'s, Time, (Arc<str>, KeyedRow), Diff>,
+        keyed: VecCollection<'s, Time, (u64, KeyedRow), Diff>,
         types: &[Arc<str>],
         direction: Direction,
         (min, max): (u64, Option<u64>),
         with_nodes: bool,
-    ) -> VecCollection<'s, Time, (Arc<str>, KeyedRow), Diff> {
+    ) -> VecCollection<'s, Time, (u64, KeyedRow), Diff> {
         let oriented = self.oriented_rels(types, direction);
         let by_id = if with_nodes {
-            self.nodes_with(&[]).map(|n| (n.id.clone(), n))
+            self.nodes_with(&[]).map(|n| (n.id, n))
         } else {
             self.constant(Vec::new())
         };
@@ -579,19 +589,19 @@ impl<'s> Renderer<'s, '_> {
             let stepped = trails
                 .filter(move |(_, (_, _, trail))| (trail.rels.len() as u64) < max)
                 .join_map(oriented.enter(scope), |_, (ident, row, trail), (rel, other)| {
-                    if trail.rels.iter().any(|r| r.id == rel.id) {
+                    if trail.rels.iter().any(|r| r.is(rel)) {
                         return None;
                     }
                     let mut trail = trail.clone();
                     trail.rels.push(rel.clone());
-                    Some((other.clone(), (ident.clone(), row.clone(), trail)))
+                    Some((*other, (ident.clone(), row.clone(), trail)))
                 })
                 .flat_map(|step| step);
             let stepped = if with_nodes {
                 stepped.join_map(by_id.enter(scope), |at, (ident, row, trail), node| {
                     let mut trail = trail.clone();
                     trail.nodes.push(node.clone());
-                    (at.clone(), (ident.clone(), row.clone(), trail))
+                    (*at, (ident.clone(), row.clone(), trail))
                 })
             } else {
                 stepped
@@ -600,7 +610,7 @@ impl<'s> Renderer<'s, '_> {
         });
         walked.filter(move |(_, (_, _, trail))| trail.rels.len() as u64 >= min).map(
             move |(at, (mut ident, mut row, trail))| {
-                let ids = trail.rels.iter().map(|r| Value::Str(r.id.clone())).collect();
+                let ids = trail.rels.iter().map(|r| r.ident()).collect();
                 ident.push(Value::List(ids));
                 row.push(Value::List(trail.rels.into_iter().map(Value::Relationship).collect()));
                 if with_nodes {
@@ -621,8 +631,8 @@ impl<'s> Renderer<'s, '_> {
         types: &[Arc<str>],
         direction: Direction,
     ) -> VecCollection<'s, Time, OrientedRel, Diff> {
-        let outgoing = |r: Arc<Relationship>| (r.start.clone(), (r.clone(), r.end.clone()));
-        let incoming = |r: Arc<Relationship>| (r.end.clone(), (r.clone(), r.start.clone()));
+        let outgoing = |r: Arc<Relationship>| (r.start, (r.clone(), r.end));
+        let incoming = |r: Arc<Relationship>| (r.end, (r.clone(), r.start));
         let rels = self.rels_with(types);
         let mut oriented = match direction {
             Direction::Outgoing => rels.map(outgoing),
@@ -720,12 +730,12 @@ fn build_path(parts: &[PathPart], row: &[Value]) -> Option<Arc<Path>> {
     Some(Arc::new(path))
 }
 
-/// The relationship ids a relationship slot holds: one, a list (variable length) or none
+/// Adds the relationships a relationship slot holds: one, a list (variable length) or none
 /// (null, from an OPTIONAL MATCH).
-fn rel_ids(v: &Value) -> Vec<&str> {
+fn rels_in<'v>(v: &'v Value, out: &mut Vec<&'v Relationship>) {
     match v {
-        Value::Relationship(r) => vec![&*r.id],
-        Value::List(items) => items.iter().flat_map(rel_ids).collect(),
-        _ => Vec::new(),
+        Value::Relationship(r) => out.push(r),
+        Value::List(items) => items.iter().for_each(|item| rels_in(item, out)),
+        _ => {}
     }
 }

@@ -17,19 +17,15 @@ fn node(label: &str, id: u64, v: i64) -> Arc<Node> {
     let mut properties = Properties::new();
     properties.insert(Arc::from("name"), Value::str(&format!("n{id}")));
     properties.insert(Arc::from("v"), Value::Int(v));
-    Arc::new(Node {
-        id: Arc::from(format!("{label}:{id}").as_str()),
-        labels: Arc::from([Arc::from(label)]),
-        properties,
-    })
+    Arc::new(Node::with_properties(id, &[Arc::from(label)], properties))
 }
 
 /// The oracle: the plan evaluated over the current nodes, as a sorted multiset of rows.
 fn oracle(nodes: &BTreeMap<u64, Arc<Node>>) -> Vec<Row> {
     let mut rows: Vec<Row> = nodes
         .values()
-        .filter(|n| n.properties["v"] > Value::Int(50))
-        .map(|n| vec![n.properties["name"].clone(), n.properties["v"].clone()])
+        .filter(|n| n.get("v") > Some(&Value::Int(50)))
+        .map(|n| vec![n.get("name").unwrap().clone(), n.get("v").unwrap().clone()])
         .collect();
     rows.sort();
     rows
@@ -212,35 +208,31 @@ fn a_value_change_is_one_update() {
 
 /// A small social graph: five people, some knowing others, one self-loop.
 fn people() -> Vec<Element> {
-    let person = |id: &str, name: &str, city: &str| {
+    let person = |id: u64, name: &str, city: &str| {
         let mut properties = Properties::new();
         properties.insert(Arc::from("name"), Value::str(name));
         properties.insert(Arc::from("city"), Value::str(city));
-        Element::Node(Arc::new(Node {
-            id: Arc::from(id),
-            labels: Arc::from([Arc::from("Person")]),
-            properties,
-        }))
+        Element::Node(Arc::new(Node::with_properties(id, &[Arc::from("Person")], properties)))
     };
-    let knows = |id: &str, start: &str, end: &str| {
+    let knows = |id: u64, start: u64, end: u64| {
         Element::Relationship(Arc::new(crate::value::Relationship {
-            id: Arc::from(id),
+            id: crate::value::RelId::Stored(id),
             rel_type: Arc::from("KNOWS"),
-            start: Arc::from(start),
-            end: Arc::from(end),
+            start,
+            end,
             properties: Properties::new(),
         }))
     };
     vec![
-        person("p1", "ann", "oslo"),
-        person("p2", "bob", "oslo"),
-        person("p3", "cid", "rome"),
-        person("p4", "dan", "rome"),
-        person("p5", "eve", "lima"),
-        knows("k1", "p1", "p2"),
-        knows("k2", "p2", "p3"),
-        knows("k3", "p1", "p3"),
-        knows("k4", "p4", "p4"),
+        person(1, "ann", "oslo"),
+        person(2, "bob", "oslo"),
+        person(3, "cid", "rome"),
+        person(4, "dan", "rome"),
+        person(5, "eve", "lima"),
+        knows(1, 1, 2),
+        knows(2, 2, 3),
+        knows(3, 1, 3),
+        knows(4, 4, 4),
     ]
 }
 
@@ -332,26 +324,18 @@ fn key_less_aggregates_have_one_row_even_when_empty() {
 
 /// Vehicles and orders related by plate through a `joins` entry.
 fn pickups() -> (Vec<Element>, QuerySpec) {
-    let row = |label: &str, id: &str, pairs: &[(&str, Value)]| {
-        Element::Node(Arc::new(Node {
-            id: Arc::from(id),
-            labels: Arc::from([Arc::from(label)]),
-            properties: pairs.iter().map(|(k, v)| (Arc::from(*k), v.clone())).collect(),
-        }))
+    let row = |label: &str, id: i64, pairs: &[(&str, Value)]| {
+        let mut properties: Properties =
+            pairs.iter().map(|(k, v)| (Arc::from(*k), v.clone())).collect();
+        properties.insert(Arc::from("id"), Value::Int(id));
+        let node = Node::table_row(crate::value::fresh_node_id(), label, &["id"], properties);
+        Element::Node(Arc::new(node))
     };
     let elements = vec![
-        row(
-            "vehicles",
-            "vehicles:1",
-            &[("plate", Value::str("AAA")), ("color", Value::str("red"))],
-        ),
-        row(
-            "vehicles",
-            "vehicles:2",
-            &[("plate", Value::str("BBB")), ("color", Value::str("blue"))],
-        ),
-        row("orders", "orders:1", &[("plate", Value::str("AAA"))]),
-        row("orders", "orders:2", &[("plate", Value::Null)]),
+        row("vehicles", 1, &[("plate", Value::str("AAA")), ("color", Value::str("red"))]),
+        row("vehicles", 2, &[("plate", Value::str("BBB")), ("color", Value::str("blue"))]),
+        row("orders", 1, &[("plate", Value::str("AAA"))]),
+        row("orders", 2, &[("plate", Value::Null)]),
     ];
     let join = crate::plan::JoinSpec {
         rel_type: Arc::from("PICKUP_BY"),

@@ -14,7 +14,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::plan::{Expr, Function, Op, PathPart, Step};
-use crate::value::{Node, Properties};
+use crate::schema::Schema;
+use crate::value::Node;
 
 /// What a query reads of the value bound in one slot.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -39,27 +40,6 @@ impl Use {
             (Use::Identity, other) => *self = other,
             (Use::Properties(mine), Use::Properties(theirs)) => mine.extend(theirs),
         }
-    }
-
-    /// `node` cut down to what this use reads; the same node if it has nothing more.
-    pub(super) fn slim(&self, node: Arc<Node>) -> Arc<Node> {
-        let keep = |keys: &BTreeSet<Arc<str>>| -> Properties {
-            node.properties
-                .iter()
-                .filter(|(k, _)| keys.contains(*k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        };
-        let properties = match self {
-            Use::Whole => return node,
-            Use::Properties(keys) if node.properties.keys().all(|k| keys.contains(k)) => {
-                return node
-            }
-            Use::Properties(keys) => keep(keys),
-            Use::Identity if node.properties.is_empty() => return node,
-            Use::Identity => Properties::new(),
-        };
-        Arc::new(Node { id: node.id.clone(), labels: node.labels.clone(), properties })
     }
 
     /// The uses of `op`'s input slots, given those of its output slots. For a MATCH, the uses
@@ -115,6 +95,45 @@ impl Use {
                 reads(list, &mut uses);
                 uses
             }
+        }
+    }
+}
+
+/// Cuts nodes down to what one [`Use`] reads. Nodes of one schema all project to the same
+/// smaller schema, so each schema's projection is interned once and remembered here.
+#[derive(Clone)]
+pub(super) struct Slimmer {
+    use_: Use,
+    /// (schema seen, its projection), by address; a label has few schemas.
+    projections: Vec<(Arc<Schema>, Arc<Schema>)>,
+}
+
+impl Slimmer {
+    pub(super) fn new(use_: &Use) -> Slimmer {
+        Slimmer { use_: use_.clone(), projections: Vec::new() }
+    }
+
+    /// `node` cut down to what the use reads (its id, labels and key always stay); the same
+    /// node if it has nothing more.
+    pub(super) fn slim(&mut self, node: Arc<Node>) -> Arc<Node> {
+        let keys = match &self.use_ {
+            Use::Whole => return node,
+            Use::Properties(keys) => Some(keys),
+            Use::Identity => None,
+        };
+        let schema = node.schema();
+        let projected = match self.projections.iter().find(|(s, _)| Arc::ptr_eq(s, schema)) {
+            Some((_, projected)) => projected.clone(),
+            None => {
+                let projected = schema.project(|c| keys.is_some_and(|k| k.contains(c)));
+                self.projections.push((schema.clone(), projected.clone()));
+                projected
+            }
+        };
+        if Arc::ptr_eq(&projected, schema) {
+            node
+        } else {
+            Arc::new(node.project(projected))
         }
     }
 }
@@ -243,19 +262,16 @@ mod tests {
     }
 
     #[test]
-    fn slimming_keeps_id_labels_and_the_properties_read() {
-        let node = Arc::new(Node {
-            id: Arc::from("A:1"),
-            labels: Arc::from([Arc::from("A")]),
-            properties: [("x", 1), ("y", 2)]
-                .into_iter()
-                .map(|(k, v)| (Arc::from(k), crate::value::Value::Int(v)))
-                .collect(),
-        });
-        let slim = props(&["y", "w"]).slim(node.clone());
-        assert_eq!((&slim.id, &slim.labels), (&node.id, &node.labels));
-        assert_eq!(slim.properties.keys().map(|k| &**k).collect::<Vec<_>>(), ["y"]);
-        assert!(Arc::ptr_eq(&props(&["x", "y"]).slim(node.clone()), &node));
-        assert!(Use::Identity.slim(node).properties.is_empty());
+    fn slimming_keeps_id_labels_key_and_the_properties_read() {
+        let names = |n: &[&str]| n.iter().map(|n| Arc::from(*n)).collect::<Vec<Arc<str>>>();
+        let schema = Schema::intern(&names(&["A"]), &names(&["k", "x", "y"]), &["k"], "A");
+        let values = [1, 2, 3].map(crate::value::Value::Int).to_vec();
+        let node = Arc::new(Node::new(7, schema, values));
+        let slim = Slimmer::new(&props(&["y", "w"])).slim(node.clone());
+        assert_eq!((slim.id, slim.labels()), (node.id, node.labels()));
+        assert_eq!(slim.properties().map(|(k, _)| &**k).collect::<Vec<_>>(), ["k", "y"]);
+        assert_eq!(slim.element_id(), "A:1");
+        assert!(Arc::ptr_eq(&Slimmer::new(&props(&["x", "y"])).slim(node.clone()), &node));
+        assert_eq!(Slimmer::new(&Use::Identity).slim(node).values().len(), 1);
     }
 }

@@ -6,9 +6,9 @@
 //! was written with fewer digits than a float carries, after rounding the actual value to the
 //! same number of significant digits.
 
-use ripple_dataflows::value::Properties;
 use ripple_dataflows::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::values::Expected;
 
@@ -37,13 +37,13 @@ pub fn matches(expected: &Expected, actual: &Value, lists_as_bags: bool) -> bool
                     .all(|(k, e)| a.get(k.as_str()).is_some_and(|a| matches(e, a, lists_as_bags)))
         }
         (Expected::Node { labels, properties }, Value::Node(n)) => {
-            labels.len() == n.labels.len()
+            labels.len() == n.labels().len()
                 && labels.iter().all(|l| n.has_label(l))
-                && properties_match(properties, &n.properties, lists_as_bags)
+                && properties_match(properties, n.properties(), lists_as_bags)
         }
         (Expected::Relationship { rel_type, properties }, Value::Relationship(r)) => {
             rel_type.as_str() == &*r.rel_type
-                && properties_match(properties, &r.properties, lists_as_bags)
+                && properties_match(properties, r.properties.iter(), lists_as_bags)
         }
         (Expected::Path { nodes, relationships, .. }, Value::Path(p)) => {
             nodes.len() == p.nodes.len()
@@ -64,13 +64,14 @@ pub fn matches(expected: &Expected, actual: &Value, lists_as_bags: bool) -> bool
 }
 
 /// Property maps match ignoring null-valued engine properties, which read as absent.
-fn properties_match(
+fn properties_match<'a>(
     expected: &BTreeMap<String, Expected>,
-    actual: &Properties,
+    actual: impl Iterator<Item = (&'a Arc<str>, &'a Value)>,
     bags: bool,
 ) -> bool {
-    let present = actual.values().filter(|v| !v.is_null()).count();
-    present == expected.len()
+    let actual: BTreeMap<&str, &Value> =
+        actual.filter(|(_, v)| !v.is_null()).map(|(k, v)| (&**k, v)).collect();
+    actual.len() == expected.len()
         && expected.iter().all(|(k, e)| actual.get(k.as_str()).is_some_and(|a| matches(e, a, bags)))
 }
 

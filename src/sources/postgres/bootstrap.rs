@@ -46,6 +46,7 @@ pub(super) async fn read(
         }
     }
     tx.commit().await?;
+    tables.end_transaction();
     Ok((updates, rows))
 }
 

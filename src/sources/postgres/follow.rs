@@ -122,6 +122,7 @@ impl Follower<'_> {
                         None if matches!(message, Message::Relation(_) | Message::Type { .. }) => {
                             let mut updates = Vec::new();
                             self.tables.apply(message, &mut updates)?;
+                            self.tables.end_transaction();
                             if !updates.is_empty() {
                                 self.runtime.apply(updates);
                             }
@@ -189,6 +190,7 @@ impl Follower<'_> {
         for message in transaction.messages {
             self.tables.apply(message, &mut updates)?;
         }
+        self.tables.end_transaction();
         self.report_column_changes();
         let changes = updates.len();
         if changes > 0 {

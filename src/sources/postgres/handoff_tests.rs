@@ -105,9 +105,9 @@ async fn bootstrap_under_writes(
         .expect("set up")
         .rows()
         .into_iter()
-        .map(|node| match node.properties.get("v") {
-            Some(Value::Int(v)) => (node.id.to_string(), *v),
-            other => panic!("{}: v = {other:?}", node.id),
+        .map(|node| match node.get("v") {
+            Some(Value::Int(v)) => (node.element_id(), *v),
+            other => panic!("{}: v = {other:?}", node.element_id()),
         })
         .collect();
     let theirs = db

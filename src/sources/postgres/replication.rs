@@ -172,7 +172,7 @@ impl Stream {
         infos: Vec<TableInfo>,
         slot: Option<&SlotInfo>,
     ) -> Result<(), PgSourceError> {
-        let mut tables = Tables::new(infos);
+        let mut tables = Tables::new(infos)?;
         let store =
             self.state.clone().map(|state| SourceStore::new(state, &self.config, tables.layout()));
         if store.is_some() {
@@ -187,19 +187,22 @@ impl Stream {
                 Some(slot) => slot.resumes(saved.position).map(|()| saved),
                 None => Err("the replication slot does not exist".into()),
             });
-            match usable {
-                Ok(saved) => {
-                    let rows = saved.rows.len();
-                    self.runtime.apply(tables.restore(saved.rows));
-                    checkpoints.restored(saved.position);
-                    self.applied = saved.position;
+            let restored = usable.and_then(|saved| {
+                tables.restore(saved.rows).map(|updates| (saved.position, updates))
+            });
+            match restored {
+                Ok((position, updates)) => {
+                    let rows = updates.len();
+                    self.runtime.apply(updates);
+                    checkpoints.restored(position);
+                    self.applied = position;
                     self.positioned = true;
-                    self.status.restored(rows as u64, saved.position.to_string());
+                    self.status.restored(rows as u64, position.to_string());
                     tracing::info!(
                         message = "Restored the saved state; resuming the replication slot.",
                         source_id = %self.config.id,
                         rows,
-                        position = %saved.position
+                        position = %position
                     );
                 }
                 Err(reason) => tracing::info!(

@@ -6,15 +6,17 @@
 //!
 //! Layout:
 //! * table `postgres_sources`: source id → [`Meta`] (bincode): the position and a fingerprint.
-//! * table `postgres_rows`: `(source id, schema, table, element id)` → the row's [`Node`]
-//!   (bincode).
+//! * table `postgres_rows`: `(source id, schema, table, element id)` → the row's values
+//!   (bincode), in its table's column-name order, without the names.
 //!
-//! Rows are stored as the engine's `Node`, in bincode: restoring is then a plain decode (no
+//! Rows are stored as the engine's values, in bincode: restoring is then a plain decode (no
 //! re-parsing of column text), floats keep every bit (NaN and ±Infinity included, which JSON
-//! cannot carry), and bincode is already in the dependency tree. The price is that the
-//! encoding follows the engine's `Value` type and the source's text parser; the fingerprint
-//! covers both (a probe of `Value`'s encoding and [`FORMAT`]), and a mismatch means "start
-//! over with a fresh bootstrap", never a misread row.
+//! cannot carry), and bincode is already in the dependency tree. Column names and labels are
+//! not repeated per row: the tables' layout, in the fingerprint, says what each position is.
+//! The price is that the encoding follows the engine's `Value` type and the source's text
+//! parser; the fingerprint covers both (a probe of `Value`'s encoding and [`FORMAT`]), and a
+//! mismatch means "start over with a fresh bootstrap", never a misread row. Node ids are not
+//! stored: they are dense per process, and a restart hands out new ones.
 
 use std::sync::Arc;
 
@@ -30,8 +32,8 @@ use crate::state::StateStore;
 
 /// Version of what a stored row means. Bump it when [`super::text::parse_text`] maps a type
 /// to a different `Value`, so old rows are not mixed with new. 2: numeric is an exact decimal
-/// (it was a float).
-const FORMAT: u32 = 2;
+/// (it was a float). 3: a row is its values by column position, not a whole node.
+const FORMAT: u32 = 3;
 
 /// Position and fingerprint of every source, by source id.
 const SOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("postgres_sources");
@@ -51,14 +53,14 @@ struct Meta {
 
 /// One row change to write: the row's table, its element id, and its new value (`None`:
 /// deleted).
-pub(super) type RowChange = ((String, String), Arc<str>, Option<Arc<Node>>);
+pub(super) type RowChange = ((String, String), String, Option<Arc<Node>>);
 
 /// What a restart finds.
 pub(super) struct Saved {
     /// End LSN of the last transaction the rows reflect.
     pub position: Lsn,
-    /// Every stored row, with its table.
-    pub rows: Vec<((String, String), Arc<Node>)>,
+    /// Every stored row's values, with its table.
+    pub rows: Vec<((String, String), Vec<Value>)>,
 }
 
 /// One source's view of the state file.
@@ -118,10 +120,10 @@ impl SourceStore {
                     if source != self.id {
                         break;
                     }
-                    let Ok(node) = bincode::deserialize::<Node>(value.value()) else {
+                    let Ok(values) = bincode::deserialize::<Vec<Value>>(value.value()) else {
                         return Ok(Err("a saved row is unreadable".into()));
                     };
-                    rows.push(((schema.to_string(), name.to_string()), Arc::new(node)));
+                    rows.push(((schema.to_string(), name.to_string()), values));
                 }
             }
             Err(redb::TableError::TableDoesNotExist(_)) => {}
@@ -149,7 +151,7 @@ impl SourceStore {
                 let key = (self.id.as_str(), schema.as_str(), name.as_str(), &**id);
                 match node {
                     Some(node) => {
-                        let bytes = bincode::serialize(&**node).map_err(fatal)?;
+                        let bytes = bincode::serialize(node.values()).map_err(fatal)?;
                         rows.insert(key, bytes.as_slice()).map_err(fatal)?;
                     }
                     None => {
@@ -238,18 +240,17 @@ mod tests {
         Tables::new(vec![TableInfo {
             schema: "public".into(),
             name: "t".into(),
-            columns: vec![("id".into(), 23)],
+            columns: vec![("id".into(), 23), ("v".into(), 701)],
             key_columns: keys.iter().map(|k| k.to_string()).collect(),
         }])
+        .expect("key columns are columns")
         .layout()
     }
 
-    fn node(id: &str, value: Value) -> Arc<Node> {
-        Arc::new(Node {
-            id: Arc::from(id),
-            labels: Arc::from([Arc::from("t")]),
-            properties: Properties::from([(Arc::from("v"), value)]),
-        })
+    fn node(id: i64, value: Value) -> Arc<Node> {
+        let properties =
+            Properties::from([(Arc::from("id"), Value::Int(id)), (Arc::from("v"), value)]);
+        Arc::new(Node::table_row(id as u64, "t", &["id"], properties))
     }
 
     #[test]
@@ -262,19 +263,19 @@ mod tests {
                 SourceStore::new(StateStore::open(&path).unwrap(), &config(), layout(&["id"]));
             assert!(store.load().unwrap().is_err(), "nothing saved yet");
             let changes = vec![
-                (table.clone(), Arc::from("t:1"), Some(node("t:1", Value::float(f64::NAN)))),
-                (table.clone(), Arc::from("t:2"), Some(node("t:2", Value::Int(2)))),
+                (table.clone(), "t:1".to_string(), Some(node(1, Value::float(f64::NAN)))),
+                (table.clone(), "t:2".to_string(), Some(node(2, Value::Int(2)))),
             ];
             store.write(true, &changes, Lsn::from_u64(10)).unwrap();
             store
-                .write(false, &[(table.clone(), Arc::from("t:2"), None)], Lsn::from_u64(20))
+                .write(false, &[(table.clone(), "t:2".to_string(), None)], Lsn::from_u64(20))
                 .unwrap();
         }
         let state = StateStore::open(&path).unwrap();
         let saved = SourceStore::new(state.clone(), &config(), layout(&["id"])).load().unwrap();
         let saved = saved.expect("state saved");
         assert_eq!(saved.position, Lsn::from_u64(20));
-        assert_eq!(saved.rows, vec![(table, node("t:1", Value::float(f64::NAN)))]);
+        assert_eq!(saved.rows, vec![(table, node(1, Value::float(f64::NAN)).values().to_vec())]);
         let other_keys = SourceStore::new(state.clone(), &config(), layout(&["id", "v"]));
         assert!(other_keys.load().unwrap().is_err(), "other keys mean other element ids");
         let mut renamed = SourceStore::new(state, &config(), layout(&["id"]).replace("id", "k"));

@@ -2,8 +2,8 @@
 //!
 //! The TCK describes graphs as Cypher writes (`CREATE`, sometimes after `UNWIND` or `MATCH`).
 //! The engine under test is read-only, so the harness runs these statements itself, over an
-//! in-memory graph, and feeds the resulting elements to the engine. Element ids are `n1, n2…`
-//! and `r1, r2…` in creation order; labels are sorted. A statement the interpreter cannot run
+//! in-memory graph, and feeds the resulting elements to the engine. Node and relationship ids are
+//! 1, 2, … in creation order; labels are sorted. A statement the interpreter cannot run
 //! exactly is refused with the construct's name: running a scenario on an approximate graph
 //! would produce misleading failures.
 
@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use ripple_dataflows::value::Properties;
-use ripple_dataflows::{eval, Element, Node, Relationship, Value};
+use ripple_dataflows::{eval, Element, Node, RelId, Relationship, Value};
 
 pub use lexer::write_clause;
 use parser::{BinOp, Clause, Direction, Ex, NodePattern, PathPattern, RelPattern};
@@ -116,8 +116,8 @@ impl Graph {
         for (rel, node) in &pattern.steps {
             let next = self.create_node(node, env)?;
             let (start, end) = match rel.direction {
-                Direction::Right => (previous.clone(), next.clone()),
-                Direction::Left => (next.clone(), previous.clone()),
+                Direction::Right => (previous, next),
+                Direction::Left => (next, previous),
                 Direction::Either => return Err("CREATE of an undirected relationship".into()),
             };
             let [rel_type] = rel.types.as_slice() else {
@@ -128,7 +128,7 @@ impl Graph {
             }
             self.created_relationships += 1;
             let relationship = Arc::new(Relationship {
-                id: Arc::from(format!("r{}", self.created_relationships).as_str()),
+                id: RelId::Stored(self.created_relationships),
                 rel_type: Arc::from(rel_type.as_str()),
                 start,
                 end,
@@ -144,11 +144,11 @@ impl Graph {
     }
 
     /// Binds or creates the node of a CREATE pattern; returns its id.
-    fn create_node(&mut self, pattern: &NodePattern, env: &mut Env) -> Result<Arc<str>, String> {
+    fn create_node(&mut self, pattern: &NodePattern, env: &mut Env) -> Result<u64, String> {
         if let Some(bound) = pattern.variable.as_ref().and_then(|v| env.get(v)) {
             return match bound {
                 Value::Node(node) if pattern.labels.is_empty() && pattern.properties.is_empty() => {
-                    Ok(node.id.clone())
+                    Ok(node.id)
                 }
                 Value::Node(_) => Err("CREATE adding labels or properties to a bound node".into()),
                 other => Err(format!("CREATE with a bound {} as a node", other.type_name())),
@@ -159,23 +159,20 @@ impl Graph {
         labels.sort();
         labels.dedup();
         self.created_nodes += 1;
-        let node = Arc::new(Node {
-            id: Arc::from(format!("n{}", self.created_nodes).as_str()),
-            labels: labels.into(),
-            properties: properties(&pattern.properties, env)?,
-        });
+        let properties = properties(&pattern.properties, env)?;
+        let node = Arc::new(Node::with_properties(self.created_nodes, &labels, properties));
         self.nodes.push(node.clone());
         if let Some(variable) = &pattern.variable {
             env.insert(variable.clone(), Value::Node(node.clone()));
         }
-        Ok(node.id.clone())
+        Ok(node.id)
     }
 
     fn delete(&mut self, value: &Value) -> Result<(), String> {
         match value {
             Value::Null => Ok(()),
             Value::Relationship(rel) => {
-                self.relationships.retain(|r| r.id != rel.id);
+                self.relationships.retain(|r| !r.is(rel));
                 Ok(())
             }
             Value::Node(node) => {
@@ -192,8 +189,8 @@ impl Graph {
     /// Every extension of `env` that matches all `patterns`, with relationships distinct
     /// across the whole MATCH (Cypher's relationship isomorphism).
     fn match_patterns(&self, patterns: &[PathPattern], env: Env) -> Result<Vec<Env>, String> {
-        let by_id: HashMap<&str, &Arc<Node>> = self.nodes.iter().map(|n| (&*n.id, n)).collect();
-        let mut partial: Vec<(Env, Vec<Arc<str>>)> = vec![(env, Vec::new())];
+        let by_id: HashMap<u64, &Arc<Node>> = self.nodes.iter().map(|n| (n.id, n)).collect();
+        let mut partial: Vec<(Env, Vec<RelId>)> = vec![(env, Vec::new())];
         for pattern in patterns {
             let mut next = Vec::new();
             for (env, used) in partial {
@@ -204,7 +201,7 @@ impl Graph {
                         let mut extended = Vec::new();
                         for (env, used, current) in paths {
                             for (relationship, other) in self.expand(rel, &current, &used) {
-                                let Some(other) = by_id.get(&*other) else { continue };
+                                let Some(other) = by_id.get(&other) else { continue };
                                 let Some(env) = bind_rel(rel, &relationship, &env)? else {
                                     continue;
                                 };
@@ -212,7 +209,7 @@ impl Graph {
                                     continue;
                                 };
                                 let mut used = used.clone();
-                                used.push(relationship.id.clone());
+                                used.push(relationship.id);
                                 extended.push((env, used, (*other).clone()));
                             }
                         }
@@ -232,8 +229,8 @@ impl Graph {
         &self,
         pattern: &RelPattern,
         from: &Node,
-        used: &[Arc<str>],
-    ) -> Vec<(Arc<Relationship>, Arc<str>)> {
+        used: &[RelId],
+    ) -> Vec<(Arc<Relationship>, u64)> {
         self.relationships
             .iter()
             .filter(|r| !used.contains(&r.id))
@@ -244,10 +241,10 @@ impl Graph {
                 let out = r.start == from.id;
                 let inc = r.end == from.id;
                 let other = match pattern.direction {
-                    Direction::Right if out => r.end.clone(),
-                    Direction::Left if inc => r.start.clone(),
-                    Direction::Either if out => r.end.clone(),
-                    Direction::Either if inc => r.start.clone(),
+                    Direction::Right if out => r.end,
+                    Direction::Left if inc => r.start,
+                    Direction::Either if out => r.end,
+                    Direction::Either if inc => r.start,
                     _ => return None,
                 };
                 Some((r.clone(), other))
@@ -264,7 +261,7 @@ fn bind_node(pattern: &NodePattern, node: &Arc<Node>, env: &Env) -> Result<Optio
         }
     }
     if !pattern.labels.iter().all(|l| node.has_label(l))
-        || !fits(&pattern.properties, &node.properties, env)?
+        || !fits(&pattern.properties, |k| node.get(k), env)?
     {
         return Ok(None);
     }
@@ -281,11 +278,11 @@ fn bind_rel(
     env: &Env,
 ) -> Result<Option<Env>, String> {
     if let Some(bound) = pattern.variable.as_ref().and_then(|v| env.get(v)) {
-        if !matches!(bound, Value::Relationship(b) if b.id == rel.id) {
+        if !matches!(bound, Value::Relationship(b) if b.is(rel)) {
             return Ok(None);
         }
     }
-    if !fits(&pattern.properties, &rel.properties, env)? {
+    if !fits(&pattern.properties, |k| rel.properties.get(k), env)? {
         return Ok(None);
     }
     let mut env = env.clone();
@@ -296,9 +293,13 @@ fn bind_rel(
 }
 
 /// Whether every `{key: expr}` of a pattern equals the element's property.
-fn fits(wanted: &[(String, Ex)], actual: &Properties, env: &Env) -> Result<bool, String> {
+fn fits<'a>(
+    wanted: &[(String, Ex)],
+    actual: impl Fn(&str) -> Option<&'a Value>,
+    env: &Env,
+) -> Result<bool, String> {
     for (key, expr) in wanted {
-        let value = actual.get(key.as_str()).cloned().unwrap_or(Value::Null);
+        let value = actual(key.as_str()).cloned().unwrap_or(Value::Null);
         if eval::equals(&value, &eval(expr, env)?) != Some(true) {
             return Ok(false);
         }
@@ -343,7 +344,7 @@ fn eval(expr: &Ex, env: &Env) -> Result<Value, String> {
         }
         Ex::Property(base, key) => match eval(base, env)? {
             Value::Null => Value::Null,
-            Value::Node(n) => n.properties.get(key.as_str()).cloned().unwrap_or(Value::Null),
+            Value::Node(n) => n.get(key.as_str()).cloned().unwrap_or(Value::Null),
             Value::Relationship(r) => {
                 r.properties.get(key.as_str()).cloned().unwrap_or(Value::Null)
             }
@@ -504,11 +505,11 @@ mod tests {
         .expect("runs");
         assert_eq!(elements.len(), 6);
         let Element::Node(a) = &elements[0] else { panic!() };
-        assert_eq!(&*a.labels, [Arc::from("A"), Arc::from("B")]);
-        assert_eq!(a.properties["x"], Value::Int(-1));
-        assert_eq!(a.properties["s"], Value::str("it's"));
+        assert_eq!(a.labels(), [Arc::from("A"), Arc::from("B")]);
+        assert_eq!(a.get("x"), Some(&Value::Int(-1)));
+        assert_eq!(a.get("s"), Some(&Value::str("it's")));
         let Element::Relationship(v) = &elements[5] else { panic!() };
-        assert_eq!((&*v.start, &*v.end), ("n3", "n1"));
+        assert_eq!((v.start, v.end), (3, 1));
     }
 
     #[test]
@@ -521,7 +522,7 @@ mod tests {
         .expect("runs");
         assert_eq!(elements.len(), 5);
         let Element::Relationship(t) = &elements[4] else { panic!() };
-        assert_eq!((&*t.start, &*t.end), ("n2", "n4"));
+        assert_eq!((t.start, t.end), (2, 4));
     }
 
     #[test]
