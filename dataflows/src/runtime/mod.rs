@@ -57,6 +57,7 @@ pub use memory::ArrangementRecords;
 pub use peek::PeekReply;
 pub use sink::{ChangeSet, EventSink, QueryEvent};
 pub use spec::QuerySpec;
+pub use usage::Reads;
 
 /// Logical time: one per source transaction, assigned by [`Runtime::apply`].
 pub type Time = u64;

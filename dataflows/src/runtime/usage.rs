@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::plan::{Expr, Function, Op, PathPart, Step};
+use crate::plan::{AggregateFunction, Expr, Function, Op, PathPart, QueryPlan, Step};
 use crate::schema::Schema;
 use crate::value::Node;
 
@@ -84,7 +84,13 @@ impl Use {
                     reads(key, &mut uses);
                 }
                 for aggregate in aggregates {
-                    reads_opt(aggregate.argument.as_ref(), &mut uses);
+                    match &aggregate.argument {
+                        // Counting a bound value reads only whether it is null.
+                        Some(Expr::Slot(_))
+                            if aggregate.function == AggregateFunction::Count
+                                && !aggregate.distinct => {}
+                        argument => reads_opt(argument.as_ref(), &mut uses),
+                    }
                 }
                 uses
             }
@@ -95,6 +101,72 @@ impl Use {
                 reads(list, &mut uses);
                 uses
             }
+        }
+    }
+}
+
+/// What a query reads of the nodes it binds, by the labels they are bound under: the same
+/// analysis that decides what each node is cut down to, so a query is told about a changed
+/// column exactly when the column reaches its rows.
+#[derive(Clone, Debug, Default)]
+pub struct Reads {
+    /// (labels a bound node must carry (empty: any node), what is read of it).
+    bindings: Vec<(Vec<Arc<str>>, Use)>,
+}
+
+impl Reads {
+    /// The reads of `plan`, including the properties its `joins` relate nodes by.
+    pub fn of(plan: &QueryPlan) -> Reads {
+        let mut reads = Reads::default();
+        reads.op(&plan.root, &vec![Use::Whole; plan.root.width()]);
+        for (label, property) in super::render::join_keys(plan) {
+            let read = Use::Properties(BTreeSet::from([property]));
+            reads.bindings.push((vec![label], read));
+        }
+        reads
+    }
+
+    /// Whether the query reads property `property` of nodes labelled `label`.
+    pub fn reads(&self, label: &str, property: &str) -> bool {
+        self.bindings.iter().any(|(labels, read)| {
+            (labels.is_empty() || labels.iter().any(|l| &**l == label))
+                && match read {
+                    Use::Whole => true,
+                    Use::Properties(keys) => keys.contains(property),
+                    Use::Identity => false,
+                }
+        })
+    }
+
+    fn op(&mut self, op: &Op, uses: &[Use]) {
+        let input_uses = Use::input_of(op, uses);
+        match op {
+            Op::Unit => {}
+            Op::Match { input, steps, .. } => {
+                for step in steps {
+                    match step {
+                        Step::ScanNodes { labels, slot } => {
+                            self.bindings.push((labels.clone(), input_uses[*slot].clone()));
+                        }
+                        Step::Expand { to, to_bound, to_labels, nodes, .. } => {
+                            if !to_bound {
+                                self.bindings.push((to_labels.clone(), input_uses[*to].clone()));
+                            }
+                            if nodes.is_some() {
+                                // The nodes a trail walks through, of any label, for a path.
+                                self.bindings.push((Vec::new(), Use::Whole));
+                            }
+                        }
+                        Step::BindPath { .. } | Step::CheckLabels { .. } => {}
+                    }
+                }
+                self.op(input, &input_uses[..input.width()]);
+            }
+            Op::Filter { input, .. }
+            | Op::Project { input, .. }
+            | Op::Aggregate { input, .. }
+            | Op::Distinct { input }
+            | Op::Unwind { input, .. } => self.op(input, &input_uses),
         }
     }
 }
@@ -259,6 +331,22 @@ mod tests {
         );
         assert_eq!(match_uses("MATCH (a:A)-[:R]->(b) RETURN elementId(a) AS a, b")[2], Use::Whole);
         assert_eq!(match_uses("MATCH (a:A) RETURN keys(a) AS k")[0], Use::Whole);
+    }
+
+    #[test]
+    fn reads_name_the_properties_that_reach_a_query_by_label() {
+        let reads = |q: &str| Reads::of(&QuerySpec::new(q).compile().expect("compiles"));
+        let filter = reads("MATCH (m:metrics) WHERE m.value > 1 RETURN m.name AS n");
+        assert!(filter.reads("metrics", "value") && filter.reads("metrics", "name"));
+        assert!(!filter.reads("metrics", "unit"), "not read");
+        assert!(!filter.reads("alerts", "value"), "another label");
+        let whole = reads("MATCH (m:metrics) RETURN m");
+        assert!(whole.reads("metrics", "unit"), "RETURN m reads every column");
+        let any = reads("MATCH (a:A)-[:R]->(b) RETURN b.x AS x, count(a) AS n");
+        assert!(any.reads("Z", "x"), "b may carry any label");
+        assert!(!any.reads("A", "y"));
+        let keyed = reads("MATCH (a:A) RETURN elementId(a) AS id");
+        assert!(!keyed.reads("A", "x"), "an id reads no property");
     }
 
     #[test]
