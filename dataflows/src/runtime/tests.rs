@@ -147,31 +147,69 @@ fn a_query_that_does_not_compile_is_refused_before_any_worker_sees_it() {
     runtime.shutdown().expect("clean shutdown");
 }
 
+/// Runs `f` under a panic hook that records, for every panic whose message contains
+/// `marker`, the panicking thread's name and the message, then passes the panic on to the
+/// previous hook. The hook is process-wide, so tests that replace it take turns.
+fn panics_during<T>(marker: &str, f: impl FnOnce() -> T) -> (T, Vec<(String, String)>) {
+    static TURN: Mutex<()> = Mutex::new(());
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let previous = Arc::new(std::panic::take_hook());
+    let (chained, marker, record) = (previous.clone(), marker.to_string(), seen.clone());
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.to_string();
+        if message.contains(&marker) {
+            let thread = std::thread::current().name().unwrap_or("?").to_string();
+            record.lock().unwrap().push((thread, message));
+        }
+        chained(info);
+    }));
+    let result = f();
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+    let seen = seen.lock().unwrap().clone();
+    (result, seen)
+}
+
 /// A panic on a timely worker thread runs the process's panic hook on that thread (the
 /// service's hook logs it and exits with 70), and the runtime does not hang: the other
 /// workers still stop, and `shutdown` reports the failure.
 #[test]
 fn a_worker_panic_reaches_the_panic_hook_and_shutdown_reports_it() {
-    static SEEN_ON: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let previous = std::sync::Arc::new(std::panic::take_hook());
-    let chained = previous.clone();
-    std::panic::set_hook(Box::new(move |info| {
-        if info.to_string().contains("test-only worker panic") {
-            let thread = std::thread::current().name().unwrap_or("?").to_string();
-            SEEN_ON.lock().unwrap().push(thread);
-        }
-        chained(info);
-    }));
-    let runtime = Runtime::start(RuntimeConfig { workers: 2 }).unwrap();
-    runtime.install("q", spec(), Arc::new(|_| {})).unwrap();
-    runtime.apply(vec![(Element::Node(node("item", 1, 60)), 1)]);
-    runtime.send_control(Control::Panic { worker: 1 });
-    let result = runtime.shutdown();
-    let _ = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| previous(info)));
+    let (result, seen) = panics_during("test-only worker panic", || {
+        let runtime = Runtime::start(RuntimeConfig { workers: 2 }).unwrap();
+        runtime.install("q", spec(), Arc::new(|_| {})).unwrap();
+        runtime.apply(vec![(Element::Node(node("item", 1, 60)), 1)]);
+        runtime.send_control(Control::Panic { worker: 1 });
+        runtime.shutdown()
+    });
     // Timely reports only that the worker panicked; the message went to the hook.
     assert!(matches!(&result, Err(RuntimeError::WorkerFailed(_))), "{result:?}");
-    assert_eq!(*SEEN_ON.lock().unwrap(), ["timely:work-1"]);
+    let threads: Vec<&str> = seen.iter().map(|(thread, _)| thread.as_str()).collect();
+    assert_eq!(threads, ["timely:work-1"]);
+}
+
+/// Skipping a query a worker cannot compile would put the workers' dataflows out of step;
+/// the worker stops instead, naming the query and the error. The controller refuses such a
+/// query (see above), so this test sends the install past it.
+#[test]
+fn a_worker_that_cannot_compile_an_installed_query_stops_the_runtime() {
+    let (result, seen) = panics_during("cannot compile query 'bad'", || {
+        let runtime = Runtime::start(RuntimeConfig { workers: 2 }).unwrap();
+        runtime.install("q", spec(), Arc::new(|_| {})).unwrap();
+        let spec = QuerySpec::new("MATCH (n RETURN n");
+        runtime.send_control(Control::Install { id: Arc::from("bad"), spec, as_of: 1 });
+        runtime.shutdown()
+    });
+    assert!(matches!(&result, Err(RuntimeError::WorkerFailed(_))), "{result:?}");
+    assert!(!seen.is_empty(), "no worker reported the query it cannot compile");
+    for (thread, message) in &seen {
+        assert!(thread.starts_with("timely:work-"), "{thread}: {message}");
+        assert!(
+            message.contains("1:10: expected ')' to close the node pattern"),
+            "the located compile error: {message}"
+        );
+    }
 }
 
 #[test]

@@ -16,7 +16,8 @@ use super::memory::{Attribution, Owner};
 use super::peek::{PartSender, PendingPeek};
 use super::render::{self, Base, InstalledQuery};
 use super::sink::EventSink;
-use super::{Command, Diff, Local, Time};
+use super::{Command, Diff, Local, QuerySpec, Time};
+use crate::plan::QueryPlan;
 use crate::value::Element;
 
 /// The longest a worker parks without a command or a message from a peer. Commands unpark
@@ -70,9 +71,7 @@ pub(super) fn run(
         while let Some(command) = control.next() {
             match command {
                 Control::Install { id, spec, as_of } => {
-                    // The controller compiled the same text, so this cannot fail on one
-                    // worker and not on another.
-                    let Ok(plan) = spec.compile() else { continue };
+                    let plan = compile_installed(index, &id, &spec);
                     let sink = if index == 0 { local.take_sink(&id) } else { None };
                     let sink = sink.unwrap_or_else(|| Arc::new(|_| {}) as EventSink);
                     let keyed = arrangements.build(worker, Owner::Base, |worker| {
@@ -120,6 +119,29 @@ pub(super) fn run(
         let spinning = last_command.is_some_and(|at| at.elapsed() < SPIN);
         worker.step_or_park(Some(if spinning { Duration::ZERO } else { PARK_TIMEOUT }));
     }
+}
+
+/// Compiles a query this worker is told to install, or panics.
+///
+/// This cannot fail: [`Runtime::install`](super::Runtime::install) compiles the same text
+/// with the same options before it sends the command, and compilation is deterministic, so
+/// a query that reaches a worker compiles on every worker. If it ever did fail (a compiler
+/// that reads something besides its input, a command that bypassed the controller), no
+/// answer but stopping is safe. Every worker must build the same dataflows in the same
+/// order, because timely identifies dataflows and channels by per-worker counters: a worker
+/// that skipped the query while another built it would exchange every later dataflow's
+/// data on the wrong channels, or hang its peers; and if all of them skipped it, the
+/// controller would still believe it installed and serve nothing for it. So the worker
+/// panics, naming the query and the error: the service's panic hook then stops the process,
+/// and [`Runtime::shutdown`](super::Runtime::shutdown) reports the failed worker.
+fn compile_installed(index: usize, id: &str, spec: &QuerySpec) -> QueryPlan {
+    spec.compile().unwrap_or_else(|error| {
+        panic!(
+            "worker {index} cannot compile query '{id}', which the controller compiled; the \
+             workers' dataflows would go out of step, so the runtime stops: {}",
+            error.render(&spec.text)
+        )
+    })
 }
 
 /// What worker 0 found in its command channel.

@@ -1,99 +1,25 @@
-//! The service's continuous queries: compiled from config, installed in the runtime, and
-//! fanned out to reactions as JSON change events.
+//! The queries the service knows: their definitions, which of them run, and the lifecycle
+//! (add, create, remove, start, stop) that changes that.
 //!
-//! Worker threads must never wait on a consumer, so each query's events leave the runtime
-//! through an unbounded channel into a tokio task that converts rows to JSON once and
-//! broadcasts the result. Broadcast receivers that fall behind by more than
-//! [`EVENT_BUFFER`] events lose events (and are told so); they never slow the engine.
-//!
-//! Reactions that must not lose anything (the SSE reaction's journal) take a [`feed`]
-//! instead: an unbounded channel that also carries the query's progress, so they can merge
-//! several queries in transaction order.
-//!
-//! [`feed`]: QueryEntry::feed
+//! The registry and the engine must agree on which queries are installed, so every change
+//! holds the registry's lock across the runtime call it makes: lifecycle requests cannot
+//! interleave between the two. A query from the config file that does not compile is kept,
+//! as failed, so the mistake is visible over REST and disturbs no other query; one added at
+//! runtime is refused and changes nothing.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, RwLock};
 
 use ripple_dataflows::cypher::property_keys;
 use ripple_dataflows::plan::{CompileOptions, JoinSpec, QueryPlan};
-use ripple_dataflows::runtime::{
-    ArrangementRecords, ChangeSet, QueryEvent, QuerySpec, Row, Runtime, RuntimeError, Time,
-};
+use ripple_dataflows::runtime::{ArrangementRecords, QuerySpec, Runtime, RuntimeError, Time};
 use serde::Serialize;
-use serde_json::{Map, Value as Json};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::fanout::{self, to_json_row, Fanout};
+use super::{JsonRow, QueryStats, QueryUpdate, ResultEvent};
 use crate::config::QueryConfig;
 use crate::sources::ColumnReport;
-
-/// How many events a slow subscriber may fall behind before it misses some.
-pub const EVENT_BUFFER: usize = 4096;
-
-/// A result row as JSON: column name → value.
-pub type JsonRow = Map<String, Json>;
-
-/// One query's change at one source transaction, ready for reactions.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ResultEvent {
-    /// The query.
-    pub query_id: Arc<str>,
-    /// The engine timestamp of the transaction.
-    pub time: Time,
-    /// Rows that appeared.
-    pub added: Vec<JsonRow>,
-    /// (before, after) pairs of rows whose values changed.
-    pub updated: Vec<(JsonRow, JsonRow)>,
-    /// Rows that disappeared.
-    pub deleted: Vec<JsonRow>,
-}
-
-/// What a [feed](QueryEntry::feed) carries, in the order the engine emitted it.
-#[derive(Clone, Debug)]
-pub enum QueryUpdate {
-    /// The result changed at `event.time`.
-    Changes(Arc<ResultEvent>),
-    /// The result is final for every time below `upper`: no change set at such a time
-    /// follows.
-    Progress {
-        /// The new lower bound of times that may still change.
-        upper: Time,
-    },
-}
-
-/// Live counters of one query, and its last problem. The row count starts from a peek taken
-/// when the query is installed, so it is exact for queries added while data already exists.
-#[derive(Debug, Default)]
-pub struct QueryStats {
-    /// The last change to its input that the query cannot follow (a column it reads was
-    /// dropped, renamed or retyped); it keeps running.
-    pub last_error: Mutex<Option<String>>,
-    /// Rows in the result now.
-    pub rows: AtomicI64,
-    /// Change sets emitted.
-    pub changesets: AtomicU64,
-    /// When the last change set was emitted, in milliseconds since the Unix epoch (0: never).
-    pub last_update_ms: AtomicU64,
-}
-
-impl QueryStats {
-    /// Counts a change set; its rows only if the starting peek did not already include it.
-    fn record(&self, event: &ResultEvent, count_rows: bool) {
-        if count_rows {
-            let delta = event.added.len() as i64 - event.deleted.len() as i64;
-            self.rows.fetch_add(delta, Ordering::Relaxed);
-        }
-        self.changesets.fetch_add(1, Ordering::Relaxed);
-        self.last_update_ms.store(unix_millis(), Ordering::Relaxed);
-    }
-}
-
-/// Milliseconds since the Unix epoch, by the wall clock.
-pub fn unix_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
 
 /// Whether a query runs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -120,8 +46,7 @@ pub struct QueryEntry {
     pub status: QueryStatus,
     /// Its counters.
     pub stats: Arc<QueryStats>,
-    events: broadcast::Sender<Arc<ResultEvent>>,
-    feeds: Arc<Mutex<Vec<mpsc::UnboundedSender<QueryUpdate>>>>,
+    fanout: Fanout,
 }
 
 impl QueryEntry {
@@ -132,26 +57,19 @@ impl QueryEntry {
             columns: self.columns.clone(),
             status,
             stats: self.stats.clone(),
-            events: self.events.clone(),
-            feeds: self.feeds.clone(),
+            fanout: self.fanout.clone(),
         }
-    }
-
-    fn fanout(&self) -> Fanout {
-        Fanout { events: self.events.clone(), feeds: self.feeds.clone(), stats: self.stats.clone() }
     }
 
     /// Subscribes to the query's change events, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<ResultEvent>> {
-        self.events.subscribe()
+        self.fanout.subscribe()
     }
 
     /// Every change set and progress update from now on, never dropped. The consumer must
     /// keep up on average: the channel is unbounded so that the engine never waits.
     pub fn feed(&self) -> mpsc::UnboundedReceiver<QueryUpdate> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.feeds.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
-        rx
+        self.fanout.feed()
     }
 }
 
@@ -283,7 +201,7 @@ impl Queries {
             }
             QueryStatus::Stopped => {}
         }
-        self.install(id, spec(&entry.config), entry.columns.clone(), entry.fanout())?;
+        self.install(id, spec(&entry.config), entry.columns.clone(), entry.fanout.clone())?;
         let started = Arc::new(entry.with_status(QueryStatus::Running));
         entries.insert(id.to_string(), started.clone());
         tracing::info!(message = "Query started.", query = %id);
@@ -317,7 +235,7 @@ impl Queries {
             return new_entry(config, columns, QueryStatus::Stopped);
         }
         let entry = new_entry(config, columns.clone(), QueryStatus::Running);
-        match self.install(&entry.config.id, spec(&entry.config), columns, entry.fanout()) {
+        match self.install(&entry.config.id, spec(&entry.config), columns, entry.fanout.clone()) {
             Ok(()) => entry,
             Err(error) => entry.with_status(QueryStatus::Failed { error: error.to_string() }),
         }
@@ -332,40 +250,12 @@ impl Queries {
         columns: Arc<[Arc<str>]>,
         fanout: Fanout,
     ) -> Result<(), LifecycleError> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<QueryEvent>();
-        let query_id: Arc<str> = Arc::from(id);
-        let sink = Arc::new(move |event: QueryEvent| {
-            let _ = tx.send(event);
-        });
+        let (sink, events) = fanout::channel();
         let engine = |e: RuntimeError| LifecycleError::Engine(e.to_string());
         self.runtime.install(id, spec, sink).map_err(engine)?;
         let (peeked, start) = oneshot::channel();
         self.runtime.peek(id, Box::new(move |rows| drop(peeked.send(rows)))).map_err(engine)?;
-        tokio::spawn(async move {
-            // Change sets at times the peek reflects are already in its row count.
-            let counted = match start.await {
-                Ok(Ok((time, rows))) => {
-                    fanout.stats.rows.store(rows.len() as i64, Ordering::Relaxed);
-                    time
-                }
-                _ => 0,
-            };
-            while let Some(event) = rx.recv().await {
-                let update = match event {
-                    QueryEvent::Changes { time, changes } => {
-                        let event = to_result_event(&query_id, &columns, time, changes);
-                        fanout.stats.record(&event, time > counted);
-                        let event = Arc::new(event);
-                        // No subscriber is fine: the event simply has no audience.
-                        let _ = fanout.events.send(event.clone());
-                        QueryUpdate::Changes(event)
-                    }
-                    QueryEvent::Progress { upper } => QueryUpdate::Progress { upper },
-                };
-                let mut feeds = fanout.feeds.lock().unwrap_or_else(|p| p.into_inner());
-                feeds.retain(|feed| feed.send(update.clone()).is_ok());
-            }
-        });
+        fanout.spawn(Arc::from(id), columns, events, start);
         Ok(())
     }
 
@@ -434,10 +324,9 @@ impl Queries {
 
 /// A fresh entry: no subscribers yet, counters at zero.
 fn new_entry(config: QueryConfig, columns: Arc<[Arc<str>]>, status: QueryStatus) -> QueryEntry {
-    let (events, _) = broadcast::channel(EVENT_BUFFER);
     let stats = Arc::new(QueryStats::default());
-    let feeds = Arc::new(Mutex::new(Vec::new()));
-    QueryEntry { config, columns, status, stats, events, feeds }
+    let fanout = Fanout::new(stats.clone());
+    QueryEntry { config, columns, status, stats, fanout }
 }
 
 /// Compiles the query with its joins; a failure is rendered with line:column and a caret.
@@ -466,31 +355,4 @@ fn join_specs(config: &QueryConfig) -> Vec<JoinSpec> {
             _ => None,
         })
         .collect()
-}
-
-/// Where a running query's events go.
-struct Fanout {
-    events: broadcast::Sender<Arc<ResultEvent>>,
-    feeds: Arc<Mutex<Vec<mpsc::UnboundedSender<QueryUpdate>>>>,
-    stats: Arc<QueryStats>,
-}
-
-fn to_json_row(columns: &[Arc<str>], row: &Row) -> JsonRow {
-    columns.iter().zip(row).map(|(c, v)| (c.to_string(), v.to_json())).collect()
-}
-
-fn to_result_event(
-    query_id: &Arc<str>,
-    columns: &[Arc<str>],
-    time: Time,
-    changes: ChangeSet,
-) -> ResultEvent {
-    let json = |row: &Row| to_json_row(columns, row);
-    ResultEvent {
-        query_id: query_id.clone(),
-        time,
-        added: changes.added.iter().map(json).collect(),
-        updated: changes.updated.iter().map(|(b, a)| (json(b), json(a))).collect(),
-        deleted: changes.deleted.iter().map(json).collect(),
-    }
 }
