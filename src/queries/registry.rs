@@ -10,9 +10,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use ripple_dataflows::cypher::property_keys;
 use ripple_dataflows::plan::{CompileOptions, JoinSpec, QueryPlan};
-use ripple_dataflows::runtime::{ArrangementRecords, QuerySpec, Runtime, RuntimeError, Time};
+use ripple_dataflows::runtime::{
+    ArrangementRecords, QuerySpec, Reads, Runtime, RuntimeError, Time,
+};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -260,16 +261,20 @@ impl Queries {
     }
 
     /// A source reports an ALTER TABLE change to a column. Each query that takes the table
-    /// from that source (`nodes` empty or naming its label) and names the column as a property
-    /// keeps running and reports the change as its `last_error`, with a warning in the log.
+    /// from that source (`nodes` empty or naming its label) and reads the column (the plan's
+    /// [`Reads`]: what reaches its rows, so `RETURN n` reads every column) keeps running and
+    /// reports the change as its `last_error`, with a warning in the log.
     pub fn column_changed(&self, report: &ColumnReport) {
         for entry in self.all() {
             let takes_table = entry.config.sources.iter().any(|source| {
                 source.source_id == report.source_id
                     && (source.nodes.is_empty() || source.nodes.contains(&report.label))
             });
-            if !takes_table || !property_keys(&entry.config.query).contains(report.column.as_str())
-            {
+            let reads = || {
+                compile(&entry.config)
+                    .is_ok_and(|plan| Reads::of(&plan).reads(&report.label, &report.column))
+            };
+            if !takes_table || !reads() {
                 continue;
             }
             let error = format!(
