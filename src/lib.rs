@@ -7,6 +7,7 @@
 pub mod api;
 pub mod cluster;
 pub mod config;
+pub mod listen;
 pub mod queries;
 pub mod reactions;
 pub mod server;

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, SourceEntry};
 use crate::config::{Config, SourceConfig};
+use crate::listen;
 use crate::queries::Queries;
 use crate::reactions::{self, registry::Reactions};
 use crate::sources::{self, SourceStatus};
@@ -98,11 +99,11 @@ pub async fn run(
         reactions: reactions.clone(),
     };
     let address = format!("{}:{}", config.host, config.port);
-    let listener = tokio::net::TcpListener::bind(&address)
+    let listener = listen::bind(&address)
         .await
         .with_context(|| format!("REST API: cannot listen on {address}"))?;
     tracing::info!(message = "REST API listening.", %address);
-    let api = axum::serve(listener, api::router(state))
+    let api = listen::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let served = api.await.context("REST API failed");
 

@@ -4,9 +4,12 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 
 use crate::support::pg::PgCluster;
 use crate::support::ripple::{free_port, Ripple, TutorialConfig};
+use crate::support::sockets;
 use crate::support::sse::SseClient;
 
 /// The tutorial's config with one more query before the reactions.
@@ -121,4 +124,58 @@ async fn sse_heartbeats_are_comments() {
     }
     drop(ripple);
     pg.drop_slots(&database).await;
+}
+
+/// Issue 12: ripple's end of every connection it accepts has `TCP_NODELAY` (a short SSE event
+/// written behind an unacknowledged one otherwise waits for the client's delayed ACK): the
+/// REST API, an SSE reaction from the config file and one added over REST.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_accepted_connection_has_nodelay() {
+    let pg = PgCluster::shared();
+    let (config, _) = TutorialConfig::create("nodelay").await;
+    let database = config.database.clone();
+    let ripple = Ripple::start(&config.render(), config.api_port, &[]).await;
+    ripple.wait_streaming("metrics-db").await;
+    let added_port = free_port();
+    let reaction = json!({
+        "kind": "sse", "id": "added-stream", "queries": ["current-metrics"],
+        "host": "127.0.0.1", "port": added_port, "sse_path": "/events",
+    });
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/reactions", ripple.api))
+        .json(&reaction)
+        .send()
+        .await
+        .expect("POST /api/v1/reactions");
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+
+    for (listener, port, path) in [
+        ("REST API", config.api_port, "/health"),
+        ("SSE reaction from the config", config.sse_port, "/events"),
+        ("SSE reaction added over REST", added_port, "/events"),
+    ] {
+        let client = get_headers(port, path);
+        let accepted = sockets::accepted_end(ripple.pid(), &client);
+        assert!(accepted.nodelay().expect("TCP_NODELAY"), "{listener}: Nagle is on");
+    }
+    drop(ripple);
+    pg.drop_slots(&database).await;
+}
+
+/// A connection that sent `GET path` and read the answer's headers, so the server has
+/// accepted it; left open (a keep-alive connection, or a stream).
+fn get_headers(port: u16, path: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("a read timeout");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("send the request");
+    let mut answer = Vec::new();
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut chunk = [0; 1024];
+        let n = stream.read(&mut chunk).expect("the answer's headers within 10 s");
+        assert!(n > 0, "{path} on port {port}: the server closed the connection");
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    stream
 }

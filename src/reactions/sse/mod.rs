@@ -36,6 +36,7 @@ use tower_http::cors::CorsLayer;
 use super::hub::{Hub, HubConfig, Member};
 use super::ReactionStats;
 use crate::config::SseReactionConfig;
+use crate::listen;
 use crate::queries::{Queries, QueryStatus};
 
 /// How long shutdown waits for the engine's last events to reach the streams.
@@ -71,7 +72,7 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let address = format!("{}:{}", config.host, config.port);
-    let listener = tokio::net::TcpListener::bind(&address).await.map_err(|e| {
+    let listener = listen::bind(&address).await.map_err(|e| {
         anyhow::anyhow!("SSE reaction '{}': cannot listen on {address}: {e}", config.id)
     })?;
     tracing::info!(message = "SSE reaction listening.", reaction = %config.id, %address, path = %config.sse_path);
@@ -107,7 +108,7 @@ pub async fn start(
     };
     let app = router(context);
     Ok(tokio::spawn(async move {
-        let served = axum::serve(listener, app).with_graceful_shutdown(closing);
+        let served = listen::serve(listener, app).with_graceful_shutdown(closing);
         tokio::select! {
             served = served => {
                 if let Err(error) = served {

@@ -3,6 +3,11 @@
 //! Bootstrap rows are read as `col::text` and stream rows arrive in text format; both go
 //! through the same parser, so the sessions must format values identically. Pinning these
 //! settings on both connections makes a timestamp or float look the same whichever way it came.
+//!
+//! Both libraries open their TCP sockets themselves and set `TCP_NODELAY` on them
+//! (tokio-postgres 0.7 in `connect_socket`, pgwire-replication 0.5 right after connecting),
+//! so standby status updates and bootstrap queries are not held back by Nagle's algorithm;
+//! ripple has no client socket of its own to set it on.
 
 use std::time::Duration;
 
