@@ -22,12 +22,18 @@
 //! ```
 //!
 //! Contract:
-//! * Every transaction passed to [`Runtime::apply`] gets its own timestamp, strictly increasing.
+//! * Every transaction gets its own timestamp when it begins, strictly increasing: one passed
+//!   whole to [`Runtime::apply`], or one fed in parts through a [`Transaction`] from
+//!   [`Runtime::begin`].
+//! * A timestamp is complete only once its transaction has committed and so has every earlier
+//!   one. Until then none of its parts is visible: queries see each transaction whole, in
+//!   timestamp order, however many parts it came in and whatever was fed meanwhile.
 //! * For each installed query, [`QueryEvent::Changes`] arrives at most once per timestamp, only
 //!   when the query's result changed at that timestamp, in timestamp order, with
 //!   retraction/insertion pairs of one row identity folded into updates.
-//! * [`Runtime::peek`] answers with the query's full result as of every transaction applied
-//!   before the call, read from the query's result arrangement.
+//! * [`Runtime::peek`] answers with the query's full result as of every transaction committed
+//!   before the call that no open transaction precedes, read from the query's result
+//!   arrangement.
 //! * Nothing here blocks a worker on a consumer: event sinks and peek replies must not block
 //!   (the service gives them unbounded channels).
 //!
@@ -45,7 +51,7 @@ mod spec;
 mod usage;
 mod worker;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::Thread;
@@ -59,7 +65,7 @@ pub use sink::{ChangeSet, EventSink, QueryEvent};
 pub use spec::QuerySpec;
 pub use usage::Reads;
 
-/// Logical time: one per source transaction, assigned by [`Runtime::apply`].
+/// Logical time: one per source transaction, assigned when it begins.
 pub type Time = u64;
 /// Multiplicity change of a record.
 pub type Diff = i64;
@@ -99,9 +105,18 @@ pub enum Communication {
     },
 }
 
+/// Runs on worker 0 once it has taken a part of a transaction into the dataflow.
+pub type Taken = Box<dyn FnOnce() + Send>;
+
 /// What the controller sends worker 0.
 enum Command {
-    Txn { time: Time, updates: Vec<(Element, Diff)> },
+    /// Updates of the transaction at `time`; its last part has `commit` set.
+    Part {
+        time: Time,
+        updates: Vec<(Element, Diff)>,
+        commit: bool,
+        taken: Option<Taken>,
+    },
     Control(Control),
 }
 
@@ -133,8 +148,12 @@ impl Local {
 struct Controller {
     sender: mpsc::Sender<Command>,
     worker0: Thread,
-    /// The next timestamp to hand out; every time below it has been sent to the workers.
+    /// The next timestamp to hand out.
     next_time: Time,
+    /// Timestamps handed out whose transactions have not committed.
+    open: BTreeSet<Time>,
+    /// The frontier of the last compaction command.
+    compacted: Time,
     next_peek: u64,
     queries: HashSet<Arc<str>>,
 }
@@ -145,6 +164,11 @@ impl Controller {
         // process); there is nobody left to tell.
         let _ = self.sender.send(command);
         self.worker0.unpark();
+    }
+
+    /// The first timestamp that is not complete: every transaction before it has committed.
+    fn settled(&self) -> Time {
+        self.open.first().copied().unwrap_or(self.next_time)
     }
 }
 
@@ -210,8 +234,15 @@ impl Runtime {
             Communication::Cluster { addresses, .. } => addresses.len(),
             _ => 1,
         };
-        let controller =
-            Controller { sender, worker0, next_time: 1, next_peek: 0, queries: HashSet::new() };
+        let controller = Controller {
+            sender,
+            worker0,
+            next_time: 1,
+            open: BTreeSet::new(),
+            compacted: 0,
+            next_peek: 0,
+            queries: HashSet::new(),
+        };
         Ok(Runtime {
             controller: Mutex::new(controller),
             local,
@@ -226,22 +257,23 @@ impl Runtime {
         self.controller.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Applies one source transaction; returns the timestamp it was given.
+    /// Applies one source transaction whole; returns the timestamp it was given.
     pub fn apply(&self, updates: Vec<(Element, Diff)>) -> Time {
+        self.begin().commit_with(updates)
+    }
+
+    /// Begins a transaction to be fed in parts, at the next timestamp; see [`Transaction`].
+    pub fn begin(&self) -> Transaction<'_> {
         let mut c = self.controller();
         let time = c.next_time;
         c.next_time += 1;
-        c.send(Command::Txn { time, updates });
-        if time.is_multiple_of(COMPACTION_INTERVAL) {
-            // Every later install (as_of = next_time) and peek (at ≥ time) reads at or after
-            // `time`, so history before it can be folded together.
-            c.send(Command::Control(Control::Compact { upto: time }));
-        }
-        time
+        c.open.insert(time);
+        Transaction { runtime: self, time, committed: false }
     }
 
-    /// Installs a query. Its first events describe the transactions applied after this call;
-    /// its current result (via [`Runtime::peek`]) includes everything applied before.
+    /// Installs a query. Its first events describe the transactions that complete after this
+    /// call (an open one included); its current result (via [`Runtime::peek`]) includes every
+    /// complete one.
     pub fn install(&self, id: &str, spec: QuerySpec, sink: EventSink) -> Result<(), RuntimeError> {
         spec.compile().map_err(|e| RuntimeError::Compile {
             id: id.to_string(),
@@ -253,7 +285,7 @@ impl Runtime {
             return Err(RuntimeError::AlreadyInstalled(id.to_string()));
         }
         self.local.sinks.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), sink);
-        let as_of = c.next_time;
+        let as_of = c.settled();
         c.send(Command::Control(Control::Install { id, spec, as_of }));
         Ok(())
     }
@@ -268,15 +300,15 @@ impl Runtime {
         Ok(())
     }
 
-    /// Reads a query's current result: every row, as of the last transaction applied before
-    /// this call, together with that transaction's timestamp. `reply` runs once, on a worker
-    /// thread, when every worker has answered.
+    /// Reads a query's current result: every row, as of the last complete timestamp at this
+    /// call, together with that timestamp. An open transaction is not waited for. `reply` runs
+    /// once, on a worker thread, when every worker has answered.
     pub fn peek(&self, id: &str, reply: PeekReply) -> Result<(), RuntimeError> {
         let mut c = self.controller();
         if !c.queries.contains(id) {
             return Err(RuntimeError::NotInstalled(id.to_string()));
         }
-        let at = c.next_time - 1;
+        let at = c.settled() - 1;
         let peek = c.next_peek;
         c.next_peek += 1;
         self.local.peeks.open(peek, self.peers, at, reply);
@@ -313,6 +345,75 @@ impl Runtime {
     #[cfg(test)]
     fn send_control(&self, control: Control) {
         self.controller().send(Command::Control(control));
+    }
+}
+
+/// One transaction fed to the engine in several parts, at one timestamp: for a source
+/// transaction too large to hold whole (a bootstrap), and for the one-part form
+/// [`Runtime::apply`].
+///
+/// Contract:
+/// * Its parts are parts of one change: queries see none of them before [`commit`], then all
+///   at once, as one change set per query. So a part may retract what an earlier part of the
+///   same transaction added, and only the net difference shows.
+/// * Its timestamp is fixed when it begins. Transactions begun later (by other sources) may be
+///   fed meanwhile; they complete after it, so nothing appears between its parts and nothing
+///   overtakes it. Peeks answer at the last complete timestamp without waiting for it.
+/// * Parts go to worker 0 without limit; a feeder that must bound memory waits for a part's
+///   [`Taken`] before sending the one after next, which keeps at most two parts queued.
+/// * Dropped without [`commit`], it commits what it was fed: parts cannot be recalled, and a
+///   transaction left open would hold back every later timestamp.
+///
+/// [`commit`]: Transaction::commit
+pub struct Transaction<'r> {
+    runtime: &'r Runtime,
+    time: Time,
+    committed: bool,
+}
+
+impl Transaction<'_> {
+    /// The timestamp the transaction will complete at.
+    pub fn time(&self) -> Time {
+        self.time
+    }
+
+    /// Feeds one part; `taken` runs on worker 0 once it has taken the part into the dataflow.
+    pub fn feed(&mut self, updates: Vec<(Element, Diff)>, taken: Taken) {
+        let command = Command::Part { time: self.time, updates, commit: false, taken: Some(taken) };
+        self.runtime.controller().send(command);
+    }
+
+    /// Commits; returns the timestamp.
+    pub fn commit(self) -> Time {
+        self.commit_with(Vec::new())
+    }
+
+    /// Feeds `updates` as the last part and commits; returns the timestamp.
+    pub fn commit_with(mut self, updates: Vec<(Element, Diff)>) -> Time {
+        self.finish(updates);
+        self.time
+    }
+
+    fn finish(&mut self, updates: Vec<(Element, Diff)>) {
+        self.committed = true;
+        let mut c = self.runtime.controller();
+        c.send(Command::Part { time: self.time, updates, commit: true, taken: None });
+        c.open.remove(&self.time);
+        let complete = c.settled() - 1;
+        if complete >= c.compacted + COMPACTION_INTERVAL {
+            // Every later install (as_of ≥ settled) and peek (at ≥ settled - 1) reads at or
+            // after `complete`, so history before it can be folded together.
+            c.compacted = complete;
+            c.send(Command::Control(Control::Compact { upto: complete }));
+        }
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.finish(Vec::new());
+        }
     }
 }
 

@@ -32,13 +32,19 @@ fn oracle(nodes: &BTreeMap<u64, Arc<Node>>) -> Vec<Row> {
 }
 
 fn peek(runtime: &Runtime, id: &str) -> Vec<Row> {
+    let (at, rows) = peek_at(runtime, id);
+    assert_eq!(at, runtime.next_time() - 1, "a peek reflects every applied transaction");
+    rows
+}
+
+/// A peek's time and its rows, sorted.
+fn peek_at(runtime: &Runtime, id: &str) -> (Time, Vec<Row>) {
     let (tx, rx) = mpsc::channel();
     runtime.peek(id, Box::new(move |rows| tx.send(rows).unwrap())).unwrap();
     let (at, mut rows) =
         rx.recv_timeout(Duration::from_secs(10)).expect("peek answered").expect("peek ok");
-    assert_eq!(at, runtime.next_time() - 1, "a peek reflects every applied transaction");
     rows.sort();
-    rows
+    (at, rows)
 }
 
 fn apply_changes(state: &mut Vec<Row>, changes: &ChangeSet) {
@@ -457,4 +463,103 @@ fn variable_length_patterns_walk_trails() {
     );
     // The self-loop is walked once, never twice in one trail.
     assert_eq!(q("MATCH (a:Person {name: 'dan'})-[r*1..5]-(b) RETURN size(r) AS n"), ["1"]);
+}
+
+/// Collects a query's change sets until its output is complete through `through`.
+fn changes_through(rx: &mpsc::Receiver<QueryEvent>, through: Time) -> Vec<(Time, ChangeSet)> {
+    let mut changes = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(10)).expect("event") {
+            QueryEvent::Changes { time, changes: c } => changes.push((time, c)),
+            QueryEvent::Progress { upper } if upper > through => return changes,
+            QueryEvent::Progress { .. } => {}
+        }
+    }
+}
+
+fn collecting(runtime: &Runtime, id: &str) -> mpsc::Receiver<QueryEvent> {
+    let (tx, rx) = mpsc::channel();
+    runtime.install(id, spec(), Arc::new(move |e| drop(tx.send(e)))).unwrap();
+    rx
+}
+
+/// A re-bootstrap's shape: every held row retracted, then the new rows added, in several
+/// parts of one transaction. Queries see nothing until the commit, then only the net
+/// difference, as one change set.
+#[test]
+fn a_transaction_fed_in_parts_is_one_change_set_of_its_net_difference() {
+    let runtime = Runtime::start(RuntimeConfig { workers: 2 }).unwrap();
+    let rx = collecting(&runtime, "q");
+    let old: Vec<_> = (1..=10).map(|id| node("item", id, 60)).collect();
+    let loaded = runtime.apply(old.iter().map(|n| (Element::Node(n.clone()), 1)).collect());
+    assert_eq!(changes_through(&rx, loaded).len(), 1);
+
+    let mut txn = runtime.begin();
+    let (taken_tx, taken) = mpsc::channel();
+    let taken_by = |part: u32| -> Taken {
+        let taken_tx = taken_tx.clone();
+        Box::new(move || taken_tx.send(part).expect("the test waits"))
+    };
+    let retractions = old.iter().map(|n| (Element::Node(n.clone()), -1));
+    txn.feed(retractions.collect(), taken_by(1));
+    // Rows 1-5 come back unchanged, 6-10 with a new value, and row 11 is new.
+    for part in 0..3u64 {
+        let ids = (1 + part * 4)..=(4 + part * 4).min(11);
+        let v = |id| if id <= 5 { 60 } else { 70 };
+        txn.feed(ids.map(|id| (Element::Node(node("item", id, v(id))), 1)).collect(), taken_by(2));
+    }
+    assert_eq!(taken.recv_timeout(Duration::from_secs(10)), Ok(1), "parts are taken in order");
+    let (at, rows) = peek_at(&runtime, "q");
+    assert_eq!((at, rows.len()), (loaded, 10), "a peek does not wait for the open transaction");
+    let time = txn.commit();
+    assert_eq!(time, loaded + 1);
+    let changes = changes_through(&rx, time);
+    assert_eq!(changes.len(), 1, "one change set: {changes:?}");
+    let (at, set) = &changes[0];
+    assert_eq!(*at, time);
+    let row = |id: u64, v: i64| vec![Value::str(&format!("n{id}")), Value::Int(v)];
+    let mut updated = set.updated.clone();
+    updated.sort();
+    let mut expected: Vec<_> = (6..=10).map(|id| (row(id, 60), row(id, 70))).collect();
+    expected.sort();
+    assert_eq!(updated, expected);
+    assert_eq!(set.added, vec![row(11, 70)]);
+    assert!(set.deleted.is_empty(), "{set:?}");
+    assert_eq!(taken.try_iter().count(), 3, "every part's callback ran");
+    runtime.shutdown().expect("clean shutdown");
+}
+
+/// Another source may apply while a transaction is open: its transaction gets a later
+/// timestamp and completes after the open one, so neither is split or overtaken.
+#[test]
+fn transactions_begun_meanwhile_complete_after_the_open_one() {
+    let runtime = Runtime::start(RuntimeConfig { workers: 1 }).unwrap();
+    let rx = collecting(&runtime, "q");
+    let mut open = runtime.begin();
+    open.feed(vec![(Element::Node(node("item", 1, 60)), 1)], Box::new(|| {}));
+    let later = runtime.apply(vec![(Element::Node(node("item", 2, 70)), 1)]);
+    assert_eq!(later, open.time() + 1);
+    // Installed now, a query starts before the open transaction: both are changes to it.
+    let late = collecting(&runtime, "late");
+    assert_eq!(peek_at(&runtime, "late"), (0, Vec::new()), "peeks do not see the open one");
+    std::thread::sleep(Duration::from_millis(100));
+    let early: Vec<_> = rx.try_iter().collect();
+    assert!(
+        early.iter().all(|e| matches!(e, QueryEvent::Progress { upper } if *upper <= open.time())),
+        "nothing completes while an earlier transaction is open: {early:?}"
+    );
+    open.feed(vec![(Element::Node(node("item", 3, 80)), 1)], Box::new(|| {}));
+    let first = open.time();
+    drop(open);
+    let row = |id: u64, v: i64| vec![Value::str(&format!("n{id}")), Value::Int(v)];
+    for events in [rx, late] {
+        let changes = changes_through(&events, later);
+        let added: Vec<_> = changes.iter().map(|(t, c)| (*t, c.added.clone())).collect();
+        assert_eq!(
+            added,
+            vec![(first, vec![row(1, 60), row(3, 80)]), (later, vec![row(2, 70)])],
+            "a dropped transaction commits what it was fed"
+        );
+    }
+    runtime.shutdown().expect("clean shutdown");
 }

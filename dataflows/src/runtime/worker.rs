@@ -1,7 +1,7 @@
 //! The loop each timely worker runs: take source transactions (worker 0), apply control
 //! commands in order, answer peeks, step the dataflows.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -59,10 +59,11 @@ pub(super) fn run(
     let mut join_keys = JoinKeys::default();
     let mut queries: HashMap<Arc<str>, InstalledQuery> = HashMap::new();
     let mut peeks: Vec<PendingPeek> = Vec::new();
+    let mut commits = Commits::default();
     let mut last_command: Option<Instant> = None;
     loop {
         if let (Some(channel), Some(input)) = (&commands, input.as_mut()) {
-            match take_commands(channel, input, &mut control) {
+            match take_commands(channel, input, &mut commits, &mut control) {
                 Drained::Nothing => {}
                 Drained::Some => last_command = Some(Instant::now()),
                 Drained::Disconnected => commands = None,
@@ -152,10 +153,30 @@ enum Drained {
     Disconnected,
 }
 
-/// Worker 0: feeds every queued transaction and passes control commands on.
+/// Worker 0's record of transactions that committed before an earlier one did. The input
+/// advances past a timestamp only once its transaction and every earlier one have committed,
+/// so transactions fed concurrently still complete whole and in order.
+#[derive(Default)]
+struct Commits {
+    ahead: BTreeSet<Time>,
+}
+
+impl Commits {
+    fn commit(&mut self, time: Time, input: &mut InputSession<Time, Element, Diff>) {
+        self.ahead.insert(time);
+        let mut next = *input.time();
+        while self.ahead.remove(&next) {
+            next += 1;
+        }
+        input.advance_to(next);
+    }
+}
+
+/// Worker 0: feeds every queued part of a transaction and passes control commands on.
 fn take_commands(
     commands: &mpsc::Receiver<Command>,
     input: &mut InputSession<Time, Element, Diff>,
+    commits: &mut Commits,
     control: &mut ControlPlane,
 ) -> Drained {
     let mut dirty = false;
@@ -170,11 +191,16 @@ fn take_commands(
             drained = Drained::Some;
         }
         match command {
-            Ok(Command::Txn { time, updates }) => {
+            Ok(Command::Part { time, updates, commit, taken }) => {
                 for (element, diff) in updates {
                     input.update_at(element, time, diff);
                 }
-                input.advance_to(time + 1);
+                if let Some(taken) = taken {
+                    taken();
+                }
+                if commit {
+                    commits.commit(time, input);
+                }
                 dirty = true;
             }
             Ok(Command::Control(command @ Control::Compact { .. })) => compact = Some(command),
@@ -195,8 +221,8 @@ fn take_commands(
     }
     control.issue_all(compact);
     if dirty {
-        // One flush per drained batch: transactions that queued up while the worker was busy
-        // travel together, each still at its own timestamp.
+        // One flush per drained batch: transactions and parts that queued up while the worker
+        // was busy travel together, each still at its own timestamp.
         input.flush();
     }
     control.flush();

@@ -10,19 +10,24 @@
 //! was started are all that is ever outstanding. Without a state store there is nothing to
 //! make durable, and each position is acknowledged as soon as it is applied.
 
+use std::mem;
 use std::time::Duration;
 
 use pgwire_replication::{Lsn, ReplicationClient};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::store::SourceStore;
+use super::store::{RowChange, SourceStore};
 use super::tables::Tables;
 use super::PgSourceError;
 use crate::sources::SourceStatus;
 
 /// The longest time an applied change waits for its durable write to start.
 const INTERVAL: Duration = Duration::from_millis(100);
+
+/// How many rows travel to the writing thread together when every row is written.
+const WRITE_PART: usize = 8192;
 
 /// A write that has started and what it will make durable.
 type Write = JoinHandle<Result<Lsn, PgSourceError>>;
@@ -63,6 +68,10 @@ impl Checkpoints {
 
     /// Replaces the stored rows with every current row (after a bootstrap) and waits until
     /// that is durable. Without a store, just moves the acknowledged position.
+    ///
+    /// The rows go to the writing thread in parts of [`WRITE_PART`] through a channel of one,
+    /// all into one store transaction: besides the rows themselves, at most three parts of
+    /// them exist at a time (being filled, queued, being written), however many there are.
     pub(super) async fn write_all(
         &mut self,
         tables: &mut Tables,
@@ -70,8 +79,24 @@ impl Checkpoints {
     ) -> Result<(), PgSourceError> {
         self.settle().await?;
         if let Some(store) = self.store_following(tables) {
-            let rows = tables.all_rows();
-            blocking(move || store.write(true, &rows, position)).await?;
+            let (parts, mut received) = mpsc::channel::<Vec<RowChange>>(1);
+            let mut write = tokio::task::spawn_blocking(move || {
+                let rows = std::iter::from_fn(|| received.blocking_recv()).flatten();
+                store.write(true, rows, position)
+            });
+            let mut part = Vec::with_capacity(WRITE_PART);
+            for row in tables.all_rows() {
+                part.push(row);
+                // A send fails only if the write stopped early; `join` reports why.
+                if part.len() == WRITE_PART && parts.send(mem::take(&mut part)).await.is_err() {
+                    break;
+                }
+            }
+            if !part.is_empty() {
+                let _ = parts.send(part).await;
+            }
+            drop(parts);
+            join(&mut write).await?;
         }
         self.written = position;
         self.durable = position;
@@ -119,7 +144,7 @@ impl Checkpoints {
         self.last_start = Instant::now();
         self.written = position;
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
-            store.write(false, &changes, position).map(|()| position)
+            store.write(false, changes, position).map(|()| position)
         }));
     }
 
@@ -164,13 +189,6 @@ impl Checkpoints {
         client.update_applied_lsn(self.durable);
         status.acknowledged(self.durable.to_string());
     }
-}
-
-/// Runs a blocking store operation off the async threads.
-async fn blocking(
-    work: impl FnOnce() -> Result<(), PgSourceError> + Send + 'static,
-) -> Result<(), PgSourceError> {
-    join(&mut tokio::task::spawn_blocking(work)).await
 }
 
 async fn join<T>(handle: &mut JoinHandle<Result<T, PgSourceError>>) -> Result<T, PgSourceError> {

@@ -18,13 +18,10 @@ use pgwire_replication::Lsn;
 use ripple_dataflows::runtime::{Runtime, RuntimeConfig};
 use ripple_dataflows::value::Value;
 
+use super::pg;
 use super::replication::{Handoff, Stream};
 use crate::config::{Config, SourceConfig};
 use crate::sources::{SourceLinks, SourceState, SourceStatus};
-
-#[path = "../../../tests/support/pg.rs"]
-#[allow(dead_code)]
-mod pg;
 
 const SEEDED: i32 = 200;
 

@@ -3,6 +3,8 @@
 //! ```text
 //!  tokio-postgres ── catalog (publication, primary keys, column types)
 //!                └── snapshot read (SET TRANSACTION SNAPSHOT exported by the slot) ─┐
+//!                      COPY … TO STDOUT ─▶ COPY text decode ─▶ Tables ─▶ one        │
+//!                      engine Transaction, fed in parts as the data arrives         │
 //!  pgwire-replication ── CREATE_REPLICATION_SLOT … (SNAPSHOT 'export') ──────────────┤
 //!                    └── START_REPLICATION ─▶ pgoutput decode ─▶ Tables ─▶ Runtime::apply
 //! ```
@@ -22,12 +24,21 @@
 //!   an existing slot is dropped and recreated so that the snapshot and stream meet again.
 
 mod bootstrap;
+#[cfg(test)]
+mod bootstrap_tests;
 mod catalog;
 mod checkpoint;
 mod connect;
+mod copy_text;
+mod feed;
 mod follow;
 #[cfg(test)]
 mod handoff_tests;
+/// The integration tests' throwaway PostgreSQL, for the source's tests that run in-process.
+#[cfg(test)]
+#[path = "../../../tests/support/pg.rs"]
+#[allow(dead_code)]
+mod pg;
 mod pgoutput;
 mod replication;
 mod schema;
@@ -74,6 +85,16 @@ impl From<tokio_postgres::Error> for PgSourceError {
                 PgSourceError::Fatal(db.to_string())
             }
             _ => PgSourceError::Transient(error.to_string()),
+        }
+    }
+}
+
+impl From<copy_text::CopyTextError> for PgSourceError {
+    fn from(error: copy_text::CopyTextError) -> Self {
+        match error {
+            // The connection's encoding is UTF-8: reading again would give the same bytes.
+            copy_text::CopyTextError::NotUtf8 => PgSourceError::Fatal(error.to_string()),
+            copy_text::CopyTextError::Truncated => PgSourceError::Transient(error.to_string()),
         }
     }
 }

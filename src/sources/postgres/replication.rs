@@ -12,7 +12,7 @@ use super::checkpoint::Checkpoints;
 use super::follow::Follower;
 use super::store::SourceStore;
 use super::tables::Tables;
-use super::{bootstrap, catalog, connect, PgSourceError};
+use super::{bootstrap, catalog, connect, feed, PgSourceError};
 use crate::config::PostgresSourceConfig;
 use crate::sources::{SourceLinks, SourceState, SourceStatus};
 use crate::state::StateStore;
@@ -54,6 +54,8 @@ pub(super) struct Stream {
     /// Whether the last `run` got as far as streaming (resets the reconnect backoff).
     reached_streaming: bool,
     client: Option<ReplicationClient>,
+    /// Updates per part of the bootstrap's engine transaction.
+    part_size: usize,
 }
 
 impl Stream {
@@ -77,6 +79,7 @@ impl Stream {
             applied: Lsn::ZERO,
             reached_streaming: false,
             client: None,
+            part_size: feed::PART_SIZE,
         }
     }
 
@@ -86,6 +89,13 @@ impl Stream {
 
     pub(super) fn take_reached_streaming(&mut self) -> bool {
         std::mem::take(&mut self.reached_streaming)
+    }
+
+    /// Makes bootstraps feed the engine in parts of `size` updates, so that tests need few
+    /// rows to span many parts.
+    #[cfg(test)]
+    pub(super) fn set_part_size(&mut self, size: usize) {
+        self.part_size = size;
     }
 
     /// The current rows (tests compare them with the tables).
@@ -252,8 +262,7 @@ impl Stream {
             None => snapshot,
         };
         let (tables, checkpoints) = self.tables.as_mut().expect("set up by start_up");
-        let (updates, rows) = bootstrap::read(sql, &snapshot, tables).await?;
-        self.runtime.apply(updates);
+        let rows = bootstrap::read(sql, &snapshot, tables, &self.runtime, self.part_size).await?;
         self.status.bootstrapped(rows);
         self.status.applied(consistent_point.to_string(), 0);
         self.applied = consistent_point;

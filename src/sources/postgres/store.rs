@@ -133,11 +133,12 @@ impl SourceStore {
     }
 
     /// Durably writes `changes` and `position` in one transaction. With `reset`, the stored
-    /// rows are first dropped (a bootstrap writes every row anew). Blocks on the disk.
+    /// rows are first dropped (a bootstrap writes every row anew). Blocks on the disk; takes
+    /// the changes one by one, so they may arrive while it writes.
     pub(super) fn write(
         &self,
         reset: bool,
-        changes: &[RowChange],
+        changes: impl IntoIterator<Item = RowChange>,
         position: Lsn,
     ) -> Result<(), PgSourceError> {
         let tx = self.store.db().begin_write().map_err(fatal)?;
@@ -148,7 +149,7 @@ impl SourceStore {
                 rows.retain_in((id, "", "", "").., |key, _| key.0 != id).map_err(fatal)?;
             }
             for ((schema, name), id, node) in changes {
-                let key = (self.id.as_str(), schema.as_str(), name.as_str(), &**id);
+                let key = (self.id.as_str(), schema.as_str(), name.as_str(), &*id);
                 match node {
                     Some(node) => {
                         let bytes = bincode::serialize(node.values()).map_err(fatal)?;
@@ -266,9 +267,9 @@ mod tests {
                 (table.clone(), "t:1".to_string(), Some(node(1, Value::float(f64::NAN)))),
                 (table.clone(), "t:2".to_string(), Some(node(2, Value::Int(2)))),
             ];
-            store.write(true, &changes, Lsn::from_u64(10)).unwrap();
+            store.write(true, changes, Lsn::from_u64(10)).unwrap();
             store
-                .write(false, &[(table.clone(), "t:2".to_string(), None)], Lsn::from_u64(20))
+                .write(false, [(table.clone(), "t:2".to_string(), None)], Lsn::from_u64(20))
                 .unwrap();
         }
         let state = StateStore::open(&path).unwrap();
@@ -289,13 +290,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = StateStore::open(&dir.path().join("state.redb")).unwrap();
         let store = SourceStore::new(state, &config(), layout(&["id"]));
-        store.write(true, &[], Lsn::from_u64(10)).unwrap();
+        store.write(true, [], Lsn::from_u64(10)).unwrap();
         assert!(store.load().unwrap().is_ok());
         let old = SourceStore {
             settings: store.settings.replacen(&format!("format {FORMAT};"), "format 1;", 1),
             ..store.clone()
         };
-        old.write(true, &[], Lsn::from_u64(10)).unwrap();
+        old.write(true, [], Lsn::from_u64(10)).unwrap();
         let reason = store.load().unwrap().err().expect("an old format is not loaded");
         assert_eq!(
             reason,

@@ -140,17 +140,18 @@ impl Tables {
     }
 
     /// Retracts every row: the first half of a re-bootstrap, whose second half adds the
-    /// snapshot's rows in the same transaction, so queries see only the net difference.
-    pub(super) fn clear(&mut self) -> Vec<Update> {
-        let mut out = Vec::new();
-        for t in self.tables.values_mut() {
-            t.changed.clear();
-            for node in t.rows.drain() {
-                t.removed.insert(key_of(&node).cloned().collect(), node.id);
-                out.push((Element::Node(node), -1));
-            }
-        }
-        out
+    /// snapshot's rows in the same transaction, so queries see only the net difference. The
+    /// rows leave as the retractions are taken, so they need not be held twice; their ids are
+    /// kept until the transaction ends, so the snapshot's rows take them up again.
+    pub(super) fn clear(&mut self) -> impl Iterator<Item = Update> + Send + '_ {
+        self.tables.values_mut().flat_map(|t| {
+            let Table { rows, removed, changed, .. } = t;
+            changed.clear();
+            rows.drain().map(move |node| {
+                removed.insert(key_of(&node).cloned().collect(), node.id);
+                (Element::Node(node), -1)
+            })
+        })
     }
 
     /// Ends the transaction being applied: ids of rows it removed for good are forgotten.
@@ -198,16 +199,13 @@ impl Tables {
         changes
     }
 
-    /// Every current row, for a write that replaces the stored rows.
-    pub(super) fn all_rows(&mut self) -> Vec<RowChange> {
-        let mut rows = Vec::new();
-        for (name, table) in &mut self.tables {
+    /// Every current row, for a write that replaces the stored rows, made as it is taken.
+    pub(super) fn all_rows(&mut self) -> impl Iterator<Item = RowChange> + Send + '_ {
+        self.tables.iter_mut().flat_map(|(name, table)| {
             table.changed.clear();
-            rows.extend(
-                table.rows.iter().map(|node| (name.clone(), node.element_id(), Some(node.clone()))),
-            );
-        }
-        rows
+            let table: &Table = table;
+            table.rows.iter().map(|node| (name.clone(), node.element_id(), Some(node.clone())))
+        })
     }
 
     /// Every current row.
@@ -620,7 +618,7 @@ mod tests {
     fn a_re_bootstrap_of_unchanged_rows_nets_out() {
         let mut tables = tables();
         apply(&mut tables, vec![insert("1", "a"), insert("2", "b")]);
-        let mut updates = tables.clear();
+        let mut updates: Vec<Update> = tables.clear().collect();
         let table = ("public".to_string(), "items".to_string());
         for (id, name) in [("1", "a"), ("2", "b")] {
             let values = vec![Some(id.to_string()), Some(name.to_string())];

@@ -1,8 +1,8 @@
 //! PostgreSQL text output → [`Value`].
 //!
-//! pgoutput sends column values in the type's text output format, and the bootstrap reads the
-//! table as `col::text`, so one parser serves both and a row looks the same whichever path it
-//! came by. Text output depends on session settings; both connections must pin
+//! pgoutput sends column values in the type's text output format, and the bootstrap's COPY
+//! text format writes the same text (under a layer of escapes), so one parser serves both and
+//! a row looks the same whichever path it came by. Text output depends on session settings; both connections must pin
 //! `TimeZone=UTC, DateStyle=ISO, IntervalStyle=iso_8601, extra_float_digits=3,
 //! bytea_output=hex`. The rules below assume exactly that.
 //!
