@@ -39,7 +39,8 @@ fn strip(row: &Value) -> Value {
 /// The SQL truth for each query, as rows comparable with REST results.
 /// A numeric's text as ripple's JSON carries it: every digit, trailing fraction zeros dropped.
 fn exact(numeric: &str) -> Value {
-    ripple_dataflows::Value::Decimal(Decimal::parse(numeric).expect("numeric text")).to_json()
+    let value = ripple_dataflows::Value::Decimal(Decimal::parse(numeric).expect("numeric text"));
+    serde_json::to_value(ripple_dataflows::json::Json(&value)).expect("a JSON number")
 }
 
 async fn truth(db: &tokio_postgres::Client) -> BTreeMap<&'static str, Vec<Value>> {

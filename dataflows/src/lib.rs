@@ -14,6 +14,7 @@ pub mod aggregate;
 pub mod cypher;
 pub mod decimal;
 pub mod eval;
+pub mod json;
 pub mod plan;
 pub mod runtime;
 pub mod schema;

@@ -144,7 +144,7 @@ impl Node {
         self.schema.columns().iter().zip(self.values.iter())
     }
 
-    /// The property map, as `properties(n)` and JSON output show it.
+    /// The property map, as `properties(n)` shows it.
     pub fn property_map(&self) -> Properties {
         self.properties().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
@@ -259,44 +259,6 @@ impl Value {
         matches!(self, Value::Null)
     }
 
-    /// The value as JSON, as REST results and SSE events carry it.
-    ///
-    /// Floats that JSON cannot represent (NaN, ±Infinity) become the strings `"NaN"`,
-    /// `"Infinity"` and `"-Infinity"`, so that no value is silently turned into `null`.
-    /// A decimal becomes a JSON number with exactly its digits (serde_json's
-    /// `arbitrary_precision`), however many there are.
-    /// A node becomes the map of its properties, as Drasi returns it.
-    pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::Value as J;
-        match self {
-            Value::Null => J::Null,
-            Value::Bool(b) => J::Bool(*b),
-            Value::Int(i) => J::from(*i),
-            Value::Float(f) => match serde_json::Number::from_f64(f.0) {
-                Some(n) => J::Number(n),
-                None if f.0.is_nan() => J::String("NaN".into()),
-                None if f.0 > 0.0 => J::String("Infinity".into()),
-                None => J::String("-Infinity".into()),
-            },
-            Value::Decimal(d) => {
-                J::Number(d.as_str().parse().expect("decimal text is a JSON number"))
-            }
-            Value::Str(s) => J::String(s.to_string()),
-            Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
-            Value::Map(map) => properties_to_json(map.iter()),
-            Value::Node(node) => properties_to_json(node.properties()),
-            Value::Relationship(rel) => properties_to_json(rel.properties.iter()),
-            Value::Path(path) => serde_json::json!({
-                "nodes": path.nodes.iter().map(|n| properties_to_json(n.properties())).collect::<Vec<_>>(),
-                "relationships": path
-                    .relationships
-                    .iter()
-                    .map(|r| properties_to_json(r.properties.iter()))
-                    .collect::<Vec<_>>(),
-            }),
-        }
-    }
-
     /// The Cypher type name, for error messages.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -313,12 +275,6 @@ impl Value {
             Value::Path(_) => "PATH",
         }
     }
-}
-
-fn properties_to_json<'a>(
-    properties: impl Iterator<Item = (&'a Arc<str>, &'a Value)>,
-) -> serde_json::Value {
-    serde_json::Value::Object(properties.map(|(k, v)| (k.to_string(), v.to_json())).collect())
 }
 
 impl fmt::Display for Value {
@@ -405,19 +361,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn non_finite_floats_stay_visible_in_json() {
-        assert_eq!(Value::float(f64::NAN).to_json(), serde_json::json!("NaN"));
-        assert_eq!(Value::float(f64::INFINITY).to_json(), serde_json::json!("Infinity"));
-        assert_eq!(Value::float(2.5).to_json(), serde_json::json!(2.5));
-    }
-
-    #[test]
-    fn decimals_are_exact_json_numbers() {
+    fn decimals_display_with_exactly_their_digits() {
         let digits = "12345678901234567890123456789.000000000000000000001";
-        let value = Value::Decimal(Decimal::parse(digits).unwrap());
-        let json = serde_json::to_string(&value.to_json()).unwrap();
-        assert_eq!(json, digits);
-        assert_eq!(value.to_string(), digits);
+        assert_eq!(Value::Decimal(Decimal::parse(digits).unwrap()).to_string(), digits);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
@@ -25,6 +26,7 @@ pub use error::ApiError;
 
 use crate::config::SourceConfig;
 use crate::queries::{Queries, QueryEntry};
+use crate::reactions::format;
 use crate::reactions::position::Cursor;
 use crate::reactions::registry::Reactions;
 use crate::reactions::ReactionEntry;
@@ -51,11 +53,19 @@ pub struct AppState {
     pub reactions: Arc<Reactions>,
 }
 
-type ApiResult = Result<Json<JsonValue>, ApiError>;
+type ApiResult<T = JsonValue> = Result<Json<Envelope<T>>, ApiError>;
 
-/// The envelope around a successful response.
-fn ok(data: impl Serialize) -> ApiResult {
-    Ok(Json(json!({ "success": true, "data": data, "error": null })))
+/// The envelope around a successful response. Serialised straight into the response body,
+/// so `data` may be a view (such as a result's rows) rather than a JSON tree.
+#[derive(Serialize)]
+struct Envelope<T> {
+    success: bool,
+    data: T,
+    error: Option<()>,
+}
+
+fn ok<T: Serialize>(data: T) -> ApiResult<T> {
+    Ok(Json(Envelope { success: true, data, error: None }))
 }
 
 /// The API's routes.
@@ -93,7 +103,7 @@ fn query_json(entry: &QueryEntry) -> JsonValue {
     value
 }
 
-async fn list_queries(State(state): State<AppState>) -> ApiResult {
+async fn list_queries(State(state): State<AppState>) -> ApiResult<Vec<JsonValue>> {
     ok(state.queries.all().iter().map(|q| query_json(q)).collect::<Vec<_>>())
 }
 
@@ -102,12 +112,25 @@ async fn get_query(State(state): State<AppState>, Path(id): Path<String>) -> Api
     ok(query_json(&entry))
 }
 
-/// The rows and the position they reflect: a stream opened with it as `Last-Event-ID` or
-/// `?since=` continues exactly after them.
-async fn query_results(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let (time, results) = state.queries.results(&id).await?;
-    let position = Cursor::after(state.queries.epoch(), time).to_string();
-    ok(json!({ "count": results.len(), "results": results, "position": position }))
+/// A query's rows and the position they reflect: a stream opened with it as `Last-Event-ID`
+/// or `?since=` continues exactly after them.
+#[derive(Serialize)]
+struct Results<R> {
+    count: usize,
+    results: R,
+    position: String,
+}
+
+async fn query_results(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let read = state.queries.results(&id).await?;
+    let position = Cursor::after(state.queries.epoch(), read.time).to_string();
+    let count = read.rows.len();
+    // The body borrows the rows: it is written here, while they are alive.
+    let response = ok(Results { count, results: format::rows(&read), position })?;
+    Ok(response.into_response())
 }
 
 fn source_json(id: &str, entry: &SourceEntry) -> JsonValue {
@@ -117,7 +140,7 @@ fn source_json(id: &str, entry: &SourceEntry) -> JsonValue {
     json!({ "id": id, "kind": kind, "status": entry.status.view() })
 }
 
-async fn list_sources(State(state): State<AppState>) -> ApiResult {
+async fn list_sources(State(state): State<AppState>) -> ApiResult<Vec<JsonValue>> {
     ok(state.sources.iter().map(|(id, s)| source_json(id, s)).collect::<Vec<_>>())
 }
 
@@ -138,7 +161,7 @@ fn reaction_json(id: &str, entry: &ReactionEntry) -> JsonValue {
     })
 }
 
-async fn list_reactions(State(state): State<AppState>) -> ApiResult {
+async fn list_reactions(State(state): State<AppState>) -> ApiResult<Vec<JsonValue>> {
     ok(state.reactions.all().iter().map(|(id, r)| reaction_json(id, r)).collect::<Vec<_>>())
 }
 

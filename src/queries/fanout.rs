@@ -1,9 +1,11 @@
 //! Each running query's change sets → the events reactions receive.
 //!
 //! Worker threads must never wait on a consumer, so each query's events leave the runtime
-//! through an unbounded channel into a tokio task that converts rows to JSON once and
-//! broadcasts the result. Broadcast receivers that fall behind by more than
-//! [`EVENT_BUFFER`] events lose events (and are told so); they never slow the engine.
+//! through an unbounded channel into a tokio task that broadcasts them, with the query's
+//! column names, as engine rows: each reaction writes the JSON it sends straight from them
+//! (see [`ripple_dataflows::json`]), so no intermediate form is built here. Broadcast
+//! receivers that fall behind by more than [`EVENT_BUFFER`] events lose events (and are told
+//! so); they never slow the engine.
 //!
 //! Reactions that must not lose anything (the SSE reaction's journal) take a [`feed`]
 //! instead: an unbounded channel that also carries the query's progress, so they can merge
@@ -16,28 +18,33 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ripple_dataflows::runtime::{ChangeSet, EventSink, QueryEvent, Row, Time};
-use serde_json::{Map, Value as Json};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// How many events a slow subscriber may fall behind before it misses some.
 pub const EVENT_BUFFER: usize = 4096;
 
-/// A result row as JSON: column name → value.
-pub type JsonRow = Map<String, Json>;
-
-/// One query's change at one source transaction, ready for reactions.
+/// One query's change at one source transaction, shared (in an `Arc`) by every reaction.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResultEvent {
     /// The query.
     pub query_id: Arc<str>,
     /// The engine timestamp of the transaction.
     pub time: Time,
-    /// Rows that appeared.
-    pub added: Vec<JsonRow>,
-    /// (before, after) pairs of rows whose values changed.
-    pub updated: Vec<(JsonRow, JsonRow)>,
-    /// Rows that disappeared.
-    pub deleted: Vec<JsonRow>,
+    /// The query's column names, naming the values of every row of `changes`.
+    pub columns: Arc<[Arc<str>]>,
+    /// The rows that appeared, changed and disappeared, as the engine emitted them.
+    pub changes: ChangeSet,
+}
+
+/// A query's whole result at one engine time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryResults {
+    /// The time the rows reflect: every transaction up to and including it.
+    pub time: Time,
+    /// The query's column names.
+    pub columns: Arc<[Arc<str>]>,
+    /// The rows, in no particular order.
+    pub rows: Vec<Row>,
 }
 
 /// What a [feed](crate::queries::QueryEntry::feed) carries, in the order the engine emitted
@@ -73,7 +80,7 @@ impl QueryStats {
     /// Counts a change set; its rows only if the starting peek did not already include it.
     fn record(&self, event: &ResultEvent, count_rows: bool) {
         if count_rows {
-            let delta = event.added.len() as i64 - event.deleted.len() as i64;
+            let delta = event.changes.added.len() as i64 - event.changes.deleted.len() as i64;
             self.rows.fetch_add(delta, Ordering::Relaxed);
         }
         self.changesets.fetch_add(1, Ordering::Relaxed);
@@ -124,8 +131,7 @@ impl Fanout {
         rx
     }
 
-    /// Starts the task that turns the query's engine events into JSON for subscribers and
-    /// feeds. `start` answers the peek taken right after installing: its rows seed the row
+    /// Starts the task that hands the query's engine events to subscribers and feeds. `start` answers the peek taken right after installing: its rows seed the row
     /// count, and change sets at times it reflects are not counted again.
     pub(super) fn spawn(
         self,
@@ -146,7 +152,9 @@ impl Fanout {
             while let Some(event) = rx.recv().await {
                 let update = match event {
                     QueryEvent::Changes { time, changes } => {
-                        let event = to_result_event(&query_id, &columns, time, changes);
+                        let columns = columns.clone();
+                        let event =
+                            ResultEvent { query_id: query_id.clone(), time, columns, changes };
                         self.stats.record(&event, time > counted);
                         let event = Arc::new(event);
                         // No subscriber is fine: the event simply has no audience.
@@ -159,26 +167,5 @@ impl Fanout {
                 feeds.retain(|feed| feed.send(update.clone()).is_ok());
             }
         });
-    }
-}
-
-/// A result row as JSON, named by the query's columns.
-pub(super) fn to_json_row(columns: &[Arc<str>], row: &Row) -> JsonRow {
-    columns.iter().zip(row).map(|(c, v)| (c.to_string(), v.to_json())).collect()
-}
-
-fn to_result_event(
-    query_id: &Arc<str>,
-    columns: &[Arc<str>],
-    time: Time,
-    changes: ChangeSet,
-) -> ResultEvent {
-    let json = |row: &Row| to_json_row(columns, row);
-    ResultEvent {
-        query_id: query_id.clone(),
-        time,
-        added: changes.added.iter().map(json).collect(),
-        updated: changes.updated.iter().map(|(b, a)| (json(b), json(a))).collect(),
-        deleted: changes.deleted.iter().map(json).collect(),
     }
 }

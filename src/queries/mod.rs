@@ -1,5 +1,5 @@
 //! The service's continuous queries: compiled from config, installed in the runtime, and
-//! fanned out to reactions as JSON change events.
+//! fanned out to reactions as change events.
 //!
 //! Two jobs, two modules. The registry (`registry.rs`) decides which queries exist and run, and
 //! keeps the engine in agreement with it; the fan-out (`fanout.rs`) turns each running query's
@@ -10,5 +10,5 @@
 mod fanout;
 mod registry;
 
-pub use fanout::{unix_millis, JsonRow, QueryStats, QueryUpdate, ResultEvent, EVENT_BUFFER};
+pub use fanout::{unix_millis, QueryResults, QueryStats, QueryUpdate, ResultEvent, EVENT_BUFFER};
 pub use registry::{LifecycleError, Queries, QueryEntry, QueryStatus, ResultsError};

@@ -17,8 +17,8 @@ use ripple_dataflows::runtime::{
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::fanout::{self, to_json_row, Fanout};
-use super::{JsonRow, QueryStats, QueryUpdate, ResultEvent};
+use super::fanout::{self, Fanout};
+use super::{QueryResults, QueryStats, QueryUpdate, ResultEvent};
 use crate::config::QueryConfig;
 use crate::sources::ColumnReport;
 
@@ -242,8 +242,8 @@ impl Queries {
         }
     }
 
-    /// Installs the query and starts the task that turns its events into JSON for
-    /// subscribers, counting rows from a peek taken right after installing.
+    /// Installs the query and starts the task that hands its events to subscribers,
+    /// counting rows from a peek taken right after installing.
     fn install(
         &self,
         id: &str,
@@ -297,8 +297,8 @@ impl Queries {
     }
 
     /// The query's current result, read from its result arrangement, and the engine time it
-    /// reflects (every transaction up to and including it).
-    pub async fn results(&self, id: &str) -> Result<(Time, Vec<JsonRow>), ResultsError> {
+    /// reflects.
+    pub async fn results(&self, id: &str) -> Result<QueryResults, ResultsError> {
         let entry = self.get(id).ok_or_else(|| ResultsError::NotFound(id.to_string()))?;
         match &entry.status {
             QueryStatus::Running => {}
@@ -323,7 +323,7 @@ impl Queries {
                 reason: "the engine stopped".into(),
             })?
             .map_err(|reason| ResultsError::Engine { id: id.into(), reason })?;
-        Ok((time, rows.iter().map(|row| to_json_row(&entry.columns, row)).collect()))
+        Ok(QueryResults { time, columns: entry.columns.clone(), rows })
     }
 }
 

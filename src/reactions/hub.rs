@@ -34,9 +34,10 @@ use ripple_dataflows::runtime::Time;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
+use super::format::ChangeEvent;
 use super::position::Cursor;
-use super::sse::frame;
-use super::{format, ReactionStats};
+use super::sse::frame::FrameWriter;
+use super::ReactionStats;
 use crate::config::SseFormat;
 use crate::queries::{unix_millis, QueryUpdate, ResultEvent};
 
@@ -214,6 +215,7 @@ impl Hub {
     pub async fn run(self: Arc<Self>, feeds: Vec<mpsc::UnboundedReceiver<QueryUpdate>>) {
         let mut pending: Vec<VecDeque<Arc<ResultEvent>>> = vec![VecDeque::new(); feeds.len()];
         let mut upper: Vec<Time> = vec![0; feeds.len()];
+        let mut frames = FrameWriter::default();
         let mut merged = stream::select_all(
             feeds
                 .into_iter()
@@ -226,12 +228,17 @@ impl Hub {
                 QueryUpdate::Progress { upper: new } => upper[slot] = new,
             }
             let frontier = upper.iter().copied().min().unwrap_or(Time::MAX);
-            self.release(&mut pending, frontier);
+            self.release(&mut pending, frontier, &mut frames);
         }
     }
 
     /// Releases, in (time, index) order, every pending event before `frontier`.
-    fn release(&self, pending: &mut [VecDeque<Arc<ResultEvent>>], frontier: Time) {
+    fn release(
+        &self,
+        pending: &mut [VecDeque<Arc<ResultEvent>>],
+        frontier: Time,
+        frames: &mut FrameWriter,
+    ) {
         let mut ready = Vec::new();
         loop {
             let next = pending
@@ -244,9 +251,9 @@ impl Hub {
                 .min();
             let Some((time, index, slot)) = next else { break };
             let event = pending[slot].pop_front().expect("the head was just seen");
-            let data = format::change_event(self.config.format, &event, unix_millis());
+            let data = ChangeEvent::new(self.config.format, &event, unix_millis());
             let cursor = Cursor::event(self.config.epoch, time, index);
-            let frame = frame::event(None, &cursor.to_string(), &data);
+            let frame = frames.event(None, &cursor.to_string(), &data);
             ready.push((cursor, event, frame));
         }
         if !ready.is_empty() {
@@ -390,9 +397,8 @@ mod tests {
         QueryUpdate::Changes(Arc::new(ResultEvent {
             query_id: Arc::from(query),
             time,
-            added: vec![],
-            updated: vec![],
-            deleted: vec![],
+            columns: Arc::from([]),
+            changes: Default::default(),
         }))
     }
 

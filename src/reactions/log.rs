@@ -9,13 +9,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use handlebars::Handlebars;
-use serde_json::{json, Value as Json};
+use ripple_dataflows::json::JsonRow;
+use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::ReactionStats;
 use crate::config::{LogReactionConfig, LogRoutes};
-use crate::queries::{JsonRow, Queries, ResultEvent};
+use crate::queries::{Queries, ResultEvent};
 
 /// The three kinds of row change.
 #[derive(Clone, Copy)]
@@ -74,15 +75,17 @@ impl LineRenderer {
 
     /// Every line an event produces, in order: deleted, updated, added.
     pub fn lines(&self, event: &ResultEvent) -> Vec<String> {
+        let row = |values| Some(JsonRow::new(&event.columns, values));
+        let changes = &event.changes;
         let mut lines = Vec::new();
-        for row in &event.deleted {
-            lines.push(self.line(event, Operation::Deleted, Some(row), None));
+        for before in &changes.deleted {
+            lines.push(self.line(event, Operation::Deleted, row(before), None));
         }
-        for (before, after) in &event.updated {
-            lines.push(self.line(event, Operation::Updated, Some(before), Some(after)));
+        for (before, after) in &changes.updated {
+            lines.push(self.line(event, Operation::Updated, row(before), row(after)));
         }
-        for row in &event.added {
-            lines.push(self.line(event, Operation::Added, None, Some(row)));
+        for after in &changes.added {
+            lines.push(self.line(event, Operation::Added, None, row(after)));
         }
         lines
     }
@@ -91,17 +94,10 @@ impl LineRenderer {
         &self,
         event: &ResultEvent,
         op: Operation,
-        before: Option<&JsonRow>,
-        after: Option<&JsonRow>,
+        before: Option<JsonRow<'_>>,
+        after: Option<JsonRow<'_>>,
     ) -> String {
         let query = &*event.query_id;
-        let context = json!({
-            "queryId": query,
-            "query_name": query,
-            "operation": op.name(),
-            "before": before,
-            "after": after,
-        });
         let route = self.config.routes.get(query).filter(|r| op.template(r).is_some());
         let name = match (route, &self.config.default_template) {
             (Some(_), _) => format!("routes.{query}.{}", op.name()),
@@ -110,6 +106,14 @@ impl LineRenderer {
             }
             _ => return default_line(query, op, before, after),
         };
+        // Handlebars reads a JSON tree; only lines rendered through a template build one.
+        let context = json!({
+            "queryId": query,
+            "query_name": query,
+            "operation": op.name(),
+            "before": before,
+            "after": after,
+        });
         self.handlebars
             .render(&name, &context)
             .unwrap_or_else(|error| format!("[{query}] {}: template error: {error}", op.name()))
@@ -119,11 +123,12 @@ impl LineRenderer {
 fn default_line(
     query: &str,
     op: Operation,
-    before: Option<&JsonRow>,
-    after: Option<&JsonRow>,
+    before: Option<JsonRow<'_>>,
+    after: Option<JsonRow<'_>>,
 ) -> String {
-    let show =
-        |row: Option<&JsonRow>| row.map_or(Json::Null, |r| Json::Object(r.clone())).to_string();
+    let show = |row: Option<JsonRow<'_>>| {
+        serde_json::to_string(&row).expect("engine values always serialise")
+    };
     match op {
         Operation::Added => format!("[{query}] added: {}", show(after)),
         Operation::Updated => format!("[{query}] updated: {} -> {}", show(before), show(after)),
@@ -187,11 +192,9 @@ pub fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ripple_dataflows::runtime::ChangeSet;
+    use ripple_dataflows::Value;
     use std::collections::BTreeMap;
-
-    fn row(pairs: &[(&str, Json)]) -> JsonRow {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
-    }
 
     #[test]
     fn tutorial_template_renders_without_escaping() {
@@ -214,18 +217,17 @@ mod tests {
         let event = ResultEvent {
             query_id: Arc::from("critical-metrics"),
             time: 7,
-            added: vec![row(&[
-                ("name", json!("disk_usage")),
-                ("value", json!(95.0)),
-                ("unit", json!("<%>")),
-            ])],
-            updated: vec![],
-            deleted: vec![row(&[("name", json!("cpu"))])],
+            columns: Arc::from([Arc::from("name"), Arc::from("value"), Arc::from("unit")]),
+            changes: ChangeSet {
+                added: vec![vec![Value::str("disk_usage"), Value::float(95.0), Value::str("<%>")]],
+                updated: vec![],
+                deleted: vec![vec![Value::str("cpu"), Value::Int(80), Value::Null]],
+            },
         };
         assert_eq!(
             renderer.lines(&event),
             vec![
-                r#"[critical-metrics] deleted: {"name":"cpu"}"#.to_string(),
+                r#"[critical-metrics] deleted: {"name":"cpu","value":80,"unit":null}"#.to_string(),
                 "CRITICAL: disk_usage = 95.0<%>".to_string(),
             ]
         );

@@ -15,9 +15,10 @@ use std::time::Duration;
 use axum::body::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 
-use super::{frame, Context};
-use crate::queries::JsonRow;
-use crate::reactions::format;
+use super::frame::{self, FrameWriter};
+use super::Context;
+use crate::queries::QueryResults;
+use crate::reactions::format::FullResults;
 use crate::reactions::hub::{Released, Subscription, Taken};
 use crate::reactions::position::Cursor;
 use crate::reactions::{rows, ReactionStats};
@@ -79,12 +80,12 @@ async fn resume(context: &Context, text: &str) -> Option<Subscription> {
 /// that continues after it.
 async fn full_results(context: &Context, name: &'static str) -> Result<Start, String> {
     let mut subscription = context.hub.subscribe();
-    let mut results: Vec<(Arc<str>, u64, Vec<JsonRow>)> = Vec::new();
+    let mut results: Vec<(Arc<str>, QueryResults)> = Vec::new();
     for member in context.hub.members() {
-        let (time, rows) = context.queries.results(&member.id).await.map_err(|e| e.to_string())?;
-        results.push((member.id.clone(), time, rows));
+        let read = context.queries.results(&member.id).await.map_err(|e| e.to_string())?;
+        results.push((member.id.clone(), read));
     }
-    let target = results.iter().map(|(_, time, _)| *time).max().unwrap_or(0);
+    let target = results.iter().map(|(_, read)| read.time).max().unwrap_or(0);
     tokio::select! {
         () = context.hub.wait_released(target) => {}
         () = context.shutdown.cancelled() => return Err("the server is shutting down".into()),
@@ -103,19 +104,17 @@ async fn full_results(context: &Context, name: &'static str) -> Result<Start, St
                 carry.push(released);
                 continue;
             }
-            let query = results.iter_mut().find(|(id, _, _)| *id == released.event.query_id);
-            if let Some((_, read_at, rows)) = query {
-                if released.event.time > *read_at {
-                    rows::apply(rows, &released.event);
+            let query = results.iter_mut().find(|(id, _)| *id == released.event.query_id);
+            if let Some((_, read)) = query {
+                if released.event.time > read.time {
+                    rows::apply(&mut read.rows, &released.event);
                 }
             }
         }
     }
     let position = Cursor::after(context.hub.epoch(), target);
-    let results: Vec<(Arc<str>, Vec<JsonRow>)> =
-        results.into_iter().map(|(id, _, rows)| (id, rows)).collect();
-    let data = format::full_results(position, &results);
-    let head = frame::event(Some(name), &position.to_string(), &data);
+    let data = FullResults { position, results: &results };
+    let head = FrameWriter::default().event(Some(name), &position.to_string(), &data);
     Ok(Start { head: Some(head), carry, subscription })
 }
 

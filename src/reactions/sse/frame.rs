@@ -2,25 +2,36 @@
 //! counted), so that sending an event to many clients copies nothing per client.
 
 use axum::body::Bytes;
+use serde::Serialize;
 
-/// An event: optional `event:` name, `id:`, and `data` as `data:` lines (one per line of it).
-pub fn event(name: Option<&str>, id: &str, data: &str) -> Bytes {
-    let mut text = String::with_capacity(data.len() + id.len() + 32);
-    if let Some(name) = name {
-        text.push_str("event: ");
-        text.push_str(name);
-        text.push('\n');
+/// Writes event frames through one reused buffer: the JSON is serialised straight into it,
+/// and each frame then costs one allocation of exactly its size (the journal holds frames
+/// for long, so spare capacity would be memory kept for nothing).
+#[derive(Debug, Default)]
+pub struct FrameWriter {
+    scratch: Vec<u8>,
+}
+
+impl FrameWriter {
+    /// An event: optional `event:` name, `id:`, and `data` as JSON on one `data:` line.
+    /// Compact JSON never holds a line break (serde_json escapes them inside strings), so one
+    /// line always carries all of it.
+    pub fn event(&mut self, name: Option<&str>, id: &str, data: &impl Serialize) -> Bytes {
+        let text = &mut self.scratch;
+        text.clear();
+        if let Some(name) = name {
+            text.extend_from_slice(b"event: ");
+            text.extend_from_slice(name.as_bytes());
+            text.push(b'\n');
+        }
+        text.extend_from_slice(b"id: ");
+        text.extend_from_slice(id.as_bytes());
+        text.extend_from_slice(b"\ndata: ");
+        serde_json::to_writer(&mut *text, data)
+            .expect("writing to memory cannot fail, and engine values always serialise");
+        text.extend_from_slice(b"\n\n");
+        Bytes::copy_from_slice(text)
     }
-    text.push_str("id: ");
-    text.push_str(id);
-    text.push('\n');
-    for line in data.split('\n') {
-        text.push_str("data: ");
-        text.push_str(line);
-        text.push('\n');
-    }
-    text.push('\n');
-    Bytes::from(text)
 }
 
 /// A comment (`: text`), which clients ignore: heartbeats and the reason a stream ends.
@@ -34,10 +45,12 @@ mod tests {
 
     #[test]
     fn events_and_comments_on_the_wire() {
-        assert_eq!(event(None, "1.2.0", "{}"), "id: 1.2.0\ndata: {}\n\n");
+        let mut writer = FrameWriter::default();
+        let data = serde_json::json!({ "text": "a\nb" });
+        assert_eq!(writer.event(None, "1.2.0", &data), "id: 1.2.0\ndata: {\"text\":\"a\\nb\"}\n\n");
         assert_eq!(
-            event(Some("reset"), "1.2", "a\nb"),
-            "event: reset\nid: 1.2\ndata: a\ndata: b\n\n"
+            writer.event(Some("reset"), "1.2", &[1]),
+            "event: reset\nid: 1.2\ndata: [1]\n\n"
         );
         assert_eq!(comment("heartbeat"), ": heartbeat\n\n");
     }
