@@ -174,19 +174,12 @@ mod tests {
         }
     }
 
-    /// A small deterministic generator (xorshift), so failures reproduce.
-    struct Rng(u64);
+    /// The crate's deterministic generator, so failures reproduce.
+    use crate::testing::XorShift as Rng;
 
     impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
+        fn up_to(&mut self, n: u64) -> u64 {
+            self.below(n as usize) as u64
         }
 
         fn string(&mut self) -> String {
@@ -194,8 +187,8 @@ mod tests {
                 "a", "Z", "0", " ", "\"", "\\", "/", "\n", "\r", "\t", "\u{8}", "\u{c}", "\u{0}",
                 "\u{1f}", "\u{7f}", "é", "ß", "€", "😀", "\u{2028}", "\u{feff}", "<%>", "{}",
             ];
-            let len = self.below(8);
-            (0..len).map(|_| PIECES[self.below(PIECES.len() as u64) as usize]).collect()
+            let len = self.up_to(8);
+            (0..len).map(|_| PIECES[self.up_to(PIECES.len() as u64) as usize]).collect()
         }
 
         fn float(&mut self) -> f64 {
@@ -215,25 +208,25 @@ mod tests {
                 f64::INFINITY,
                 f64::NEG_INFINITY,
             ];
-            match self.below(3) {
-                0 => SPECIAL[self.below(SPECIAL.len() as u64) as usize],
+            match self.up_to(3) {
+                0 => SPECIAL[self.up_to(SPECIAL.len() as u64) as usize],
                 1 => f64::from_bits(self.next()),
                 _ => (self.next() as i64 as f64) / 1000.0,
             }
         }
 
         fn decimal(&mut self) -> Decimal {
-            let int = self.next() % 10u64.pow(self.below(19) as u32 + 1);
+            let int = self.next() % 10u64.pow(self.up_to(19) as u32 + 1);
             let digits = "0123456789";
-            let frac: String = (0..self.below(30))
-                .map(|_| digits.as_bytes()[self.below(10) as usize] as char)
+            let frac: String = (0..self.up_to(30))
+                .map(|_| digits.as_bytes()[self.up_to(10) as usize] as char)
                 .collect();
-            let sign = if self.below(2) == 0 { "-" } else { "" };
+            let sign = if self.up_to(2) == 0 { "-" } else { "" };
             Decimal::parse(&format!("{sign}{int}.{frac}1")).unwrap()
         }
 
         fn properties(&mut self, depth: u32) -> Properties {
-            (0..self.below(4)).map(|_| (Arc::from(self.string()), self.value(depth))).collect()
+            (0..self.up_to(4)).map(|_| (Arc::from(self.string()), self.value(depth))).collect()
         }
 
         fn node(&mut self, depth: u32) -> Arc<Node> {
@@ -253,19 +246,19 @@ mod tests {
 
         fn value(&mut self, depth: u32) -> Value {
             let kinds = if depth == 0 { 6 } else { 11 };
-            match self.below(kinds) {
+            match self.up_to(kinds) {
                 0 => Value::Null,
-                1 => Value::Bool(self.below(2) == 0),
-                2 => Value::Int(self.next() as i64 >> self.below(64)),
+                1 => Value::Bool(self.up_to(2) == 0),
+                2 => Value::Int(self.next() as i64 >> self.up_to(64)),
                 3 => Value::Float(OrderedFloat(self.float())),
                 4 => Value::Decimal(self.decimal()),
                 5 => Value::str(&self.string()),
-                6 => Value::List((0..self.below(4)).map(|_| self.value(depth - 1)).collect()),
+                6 => Value::List((0..self.up_to(4)).map(|_| self.value(depth - 1)).collect()),
                 7 => Value::Map(Arc::new(self.properties(depth - 1))),
                 8 => Value::Node(self.node(depth - 1)),
                 9 => Value::Relationship(self.relationship(depth - 1)),
                 _ => {
-                    let hops = self.below(3) as usize;
+                    let hops = self.up_to(3) as usize;
                     Value::Path(Arc::new(Path {
                         nodes: (0..=hops).map(|_| self.node(depth - 1)).collect(),
                         relationships: (0..hops).map(|_| self.relationship(depth - 1)).collect(),
