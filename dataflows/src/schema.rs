@@ -97,11 +97,6 @@ impl Schema {
         &self.content.labels
     }
 
-    /// The shared label list, for callers that keep it.
-    pub fn labels_arc(&self) -> &Arc<[Arc<str>]> {
-        &self.content.labels
-    }
-
     /// The property names, sorted: a node's values follow them by position.
     pub fn columns(&self) -> &[Arc<str>] {
         &self.content.columns

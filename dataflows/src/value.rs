@@ -144,11 +144,6 @@ impl Node {
         self.schema.columns().iter().zip(self.values.iter())
     }
 
-    /// The property map, as `properties(n)` shows it.
-    pub fn property_map(&self) -> Properties {
-        self.properties().map(|(k, v)| (k.clone(), v.clone())).collect()
-    }
-
     /// The element id users see: `table:key` for table rows (Drasi's: composite keys joined
     /// with `_`), `n<id>` for nodes without a key.
     pub fn element_id(&self) -> String {

@@ -475,13 +475,17 @@ impl Table {
                 let position = columns.iter().position(|(name, _)| name == key);
                 match position.and_then(|i| values.get(i).map(|v| (columns[i].1, v))) {
                     Some((oid, TupleValue::Text(text))) => Ok(self.parse(key, oid, text)),
-                    _ => Err(PgSourceError::Fatal(format!(
-                        "table {}.{}: key column '{key}' is missing from a replicated row; if table_keys names columns other than the replica identity, set REPLICA IDENTITY FULL on the table",
-                        self.info.schema, self.info.name
-                    ))),
+                    _ => Err(self.missing_key(key)),
                 }
             })
             .collect()
+    }
+
+    fn missing_key(&self, key: &str) -> PgSourceError {
+        PgSourceError::Fatal(format!(
+            "table {}.{}: key column '{key}' is missing from a replicated row; if table_keys names columns other than the replica identity, set REPLICA IDENTITY FULL on the table",
+            self.info.schema, self.info.name
+        ))
     }
 
     fn parse(&self, column: &str, oid: u32, text: &str) -> Value {
@@ -503,7 +507,6 @@ impl Table {
         values: Vec<TupleValue>,
         previous: Option<&Node>,
     ) -> Result<Node, PgSourceError> {
-        let key = self.key(columns, &values)?;
         let mut row = vec![Value::Null; self.schema.columns().len()];
         for ((name, oid), value) in columns.iter().zip(values) {
             let Some(position) = self.schema.position(name) else { continue };
@@ -524,6 +527,12 @@ impl Table {
                     ))
                 }
             };
+        }
+        // The key is read off the built row rather than parsed a second time: a key column
+        // that was absent or NULL is null there.
+        let key: Key = self.schema.key().iter().map(|&k| row[k].clone()).collect();
+        if let Some(null) = key.iter().position(Value::is_null) {
+            return Err(self.missing_key(&self.info.key_columns[null]));
         }
         Ok(Node::new(self.id_for(&key), self.schema.clone(), row))
     }
